@@ -1,0 +1,1 @@
+"""The imperative shell: Spark session, configuration, table catalog and Delta I/O, steps and the `crm` CLI."""

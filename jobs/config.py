@@ -1,0 +1,256 @@
+"""Layered configuration: conf/base -> conf/<env> (or a folder of overrides) -> --set key=value.
+
+Every YAML file under a layer is merged key by key; the result is validated into typed settings. An unknown
+key or a wrong type is a ConfigError that names the file and the dotted key, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+CONF_DIR = PROJECT_DIR / "conf"
+
+
+class ConfigError(ValueError):
+    """A configuration problem a user can fix; the message names the file and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LakeSettings(_Strict):
+    root: str
+    landing: str
+    truth: str
+    local_data: str
+    database: str | None = None
+
+
+class SparkSettings(_Strict):
+    master: str
+    app_name: str
+    driver_memory: str
+    shuffle_partitions: int = Field(gt=0)
+    log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"]
+    ui_enabled: bool
+    show_progress: bool
+    delta_version: str
+    jars_cache: str
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class LoggingSettings(_Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class PrivacySettings(_Strict):
+    key_env_var: str
+    allow_local_key: bool
+    local_key_file: str
+
+
+class MlflowSettings(_Strict):
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    artifact_root: str | None = None
+
+
+class CsvSettings(_Strict):
+    delimiter: str
+    quote: str
+    escape: str
+    encoding: str
+    timestamp_format: str
+    date_format: str
+
+
+class SourcesSettings(_Strict):
+    csv: CsvSettings
+    formats: dict[str, Literal["csv", "json", "parquet"]] = Field(default_factory=dict)
+
+
+class ValidationSettings(_Strict):
+    min_rows_per_file: int = Field(ge=0)
+    require_trailing_newline: bool
+    row_count_collapse_ratio: float = Field(ge=0, le=1)
+    row_count_history_batches: int = Field(gt=0)
+    max_broken_foreign_key_share: float = Field(ge=0, le=1)
+    max_quarantine_share: float = Field(ge=0, le=1)
+    future_date_tolerance_days: int = Field(ge=0)
+    run_great_expectations: bool
+
+
+class GeneratorSettings(_Strict):
+    customers: int = Field(gt=0)
+    days: int = Field(gt=0)
+    seed: int
+    start_date: date
+    daily_extract_days: int = Field(ge=0)
+    sme_share: float = Field(ge=0, le=1)
+    trading_partners_per_firm: int = Field(ge=0)
+    ecommerce_share: float = Field(ge=0, le=1)
+    txn_per_customer_day: float = Field(gt=0)
+    late_record_share: float = Field(ge=0, le=1)
+    correction_share: float = Field(ge=0, le=1)
+    fraud_episodes: int = Field(ge=0)
+    aml_cases_per_typology: int = Field(ge=0)
+    churn_share: float = Field(ge=0, le=1)
+    max_records_per_file: int = Field(gt=0)
+
+
+class TableOverride(_Strict):
+    location: str | None = None
+    metastore_name: str | None = None
+
+
+class CatalogSettings(_Strict):
+    location_pattern: str
+    tables: dict[str, TableOverride] = Field(default_factory=dict)
+
+
+class Settings(_Strict):
+    lake: LakeSettings
+    spark: SparkSettings
+    logging: LoggingSettings
+    privacy: PrivacySettings
+    mlflow: MlflowSettings
+    sources: SourcesSettings
+    validation: ValidationSettings
+    generator: GeneratorSettings
+    catalog: CatalogSettings
+    env: str = "local"
+
+    def path(self, value: str) -> str:
+        """A configured location as a URI Spark and Hadoop understand: relative paths hang off the project."""
+        return resolve_uri(value)
+
+    @property
+    def lake_root(self) -> str:
+        return self.path(self.lake.root)
+
+    @property
+    def local_data_dir(self) -> Path:
+        uri = self.path(self.lake.local_data)
+        if not uri.startswith("file:"):
+            raise ConfigError(f"lake.local_data must be a local folder, got {self.lake.local_data!r}")
+        return Path(uri[len("file:"):])
+
+
+def resolve_uri(value: str) -> str:
+    if "://" in value or value.startswith("file:"):
+        return value
+    p = Path(value).expanduser()
+    if not p.is_absolute():
+        p = PROJECT_DIR / p
+    return "file:" + str(p.resolve())
+
+
+def _merge(base: dict, override: dict, origin: dict[str, str], source: str, prefix: str = "") -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and value:
+            out[key] = _merge(out[key], value, origin, source, dotted + ".")
+        else:
+            out[key] = copy.deepcopy(value)
+            _record_origin(value, origin, source, dotted)
+    return out
+
+
+def _record_origin(value: Any, origin: dict[str, str], source: str, dotted: str) -> None:
+    origin[dotted] = source
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _record_origin(v, origin, source, f"{dotted}.{k}")
+
+
+def _read_layer(folder: Path, merged: dict, origin: dict[str, str]) -> dict:
+    for f in sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml"))):
+        try:
+            data = yaml.safe_load(f.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{_rel(f)}: not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{_rel(f)}: expected a mapping of sections at the top level")
+        merged = _merge(merged, data, origin, _rel(f))
+    return merged
+
+
+def _rel(f: Path) -> str:
+    try:
+        return str(f.resolve().relative_to(PROJECT_DIR))
+    except ValueError:
+        return str(f)
+
+
+def _parse_set(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set spark.shuffle_partitions=4")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set {item!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def env_folder(env: str) -> Path:
+    """`local` and `cluster` are folders under conf/; anything else is a path to a folder of overrides."""
+    named = CONF_DIR / env
+    if named.is_dir() and env not in ("base",):
+        return named
+    p = Path(env).expanduser()
+    if p.is_dir():
+        return p
+    raise ConfigError(f"--env {env!r}: no folder conf/{env}/ and no folder at that path")
+
+
+def load_settings(env: str = "local", overrides: list[str] | tuple[str, ...] = ()) -> Settings:
+    origin: dict[str, str] = {}
+    merged = _read_layer(CONF_DIR / "base", {}, origin)
+    merged = _read_layer(env_folder(env), merged, origin)
+    for item in overrides:
+        key, value = _parse_set(item)
+        nested: dict = value
+        for part in reversed(key.split(".")):
+            nested = {part: nested}
+        merged = _merge(merged, nested, origin, f"--set {key}")
+    merged["env"] = env
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as e:
+        raise ConfigError(_explain(e, origin)) from None
+
+
+def _explain(e: ValidationError, origin: dict[str, str]) -> str:
+    lines = []
+    for err in e.errors():
+        dotted = ".".join(str(p) for p in err["loc"])
+        where = _origin_of(dotted, origin)
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key '{dotted}'")
+        elif err["type"] == "missing":
+            lines.append(f"{where}: missing key '{dotted}'")
+        else:
+            lines.append(f"{where}: key '{dotted}': {err['msg']} (got {err.get('input')!r})")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def _origin_of(dotted: str, origin: dict[str, str]) -> str:
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        key = ".".join(parts[:i])
+        if key in origin:
+            return origin[key]
+    return "conf/base"

@@ -1,0 +1,102 @@
+"""The Spark session: built here locally, taken as given on a cluster.
+
+Locally the Delta jars are resolved once from Maven Central through Spark's own Ivy resolver into
+`spark.jars_cache`, and from then on loaded from that folder, so later runs need no network.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from jobs.config import ConfigError, Settings
+from jobs.java import ensure_java_home
+
+log = logging.getLogger(__name__)
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+SCALA_BINARY = "2.13"
+
+
+def delta_packages(version: str) -> list[str]:
+    return [f"io.delta:delta-spark_{SCALA_BINARY}:{version}"]
+
+
+def _cached_jars(cache: Path, version: str) -> list[str] | None:
+    jars_dir = cache / "jars"
+    needed = [f"io.delta_delta-spark_{SCALA_BINARY}-{version}.jar", f"io.delta_delta-storage-{version}.jar"]
+    paths = [jars_dir / n for n in needed]
+    if all(p.exists() for p in paths):
+        return [str(p) for p in sorted(jars_dir.glob("*.jar"))]
+    return None
+
+
+def _local_jars_dir(settings: Settings) -> Path:
+    uri = settings.path(settings.spark.jars_cache)
+    if not uri.startswith("file:"):
+        raise ConfigError(f"spark.jars_cache must be a local folder, got {settings.spark.jars_cache!r}")
+    return Path(uri[len("file:"):])
+
+
+def delta_defaults(settings: Settings) -> dict[str, str]:
+    """Settings every session needs, local or cluster: Delta, and small-table friendliness."""
+    return {
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        # Delta's snapshot state is tiny here; its default of 50 partitions costs a second per commit.
+        "spark.databricks.delta.snapshotPartitions": str(max(2, settings.spark.shuffle_partitions)),
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    }
+
+
+def build_session(settings: Settings) -> SparkSession:
+    """A session for this process: the active one if Spark was started for us, else a new local one."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        _configure(active, settings)
+        return active
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # Launched by spark-submit: the master and jars come from the submit command.
+        spark = SparkSession.builder.appName(settings.spark.app_name).getOrCreate()
+        _configure(spark, settings)
+        return spark
+    ensure_java_home()
+    builder = (
+        SparkSession.builder.master(settings.spark.master)
+        .appName(settings.spark.app_name)
+        .config("spark.driver.memory", settings.spark.driver_memory)
+        .config("spark.ui.enabled", str(settings.spark.ui_enabled).lower())
+        .config("spark.ui.showConsoleProgress", str(settings.spark.show_progress).lower())
+    )
+    for k, v in delta_defaults(settings).items():
+        builder = builder.config(k, v)
+    cache = _local_jars_dir(settings)
+    jars = _cached_jars(cache, settings.spark.delta_version)
+    if jars:
+        builder = builder.config("spark.jars", ",".join(jars))
+    else:
+        log.info("resolving Delta %s jars from Maven Central into %s (first start only)",
+                 settings.spark.delta_version, cache)
+        cache.mkdir(parents=True, exist_ok=True)
+        builder = (builder.config("spark.jars.packages", ",".join(delta_packages(settings.spark.delta_version)))
+                   .config("spark.jars.ivy", str(cache)))
+    for k, v in settings.spark.conf.items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
+    _configure(spark, settings)
+    return spark
+
+
+def _configure(spark: SparkSession, settings: Settings) -> None:
+    spark.sparkContext.setLogLevel(settings.spark.log_level)
+    for k, v in delta_defaults(settings).items():
+        if k.startswith("spark.sql.extensions") or k.startswith("spark.sql.catalog"):
+            continue  # static; fixed at session start by whoever built it
+        spark.conf.set(k, v)

@@ -1,0 +1,1 @@
+"""Source contracts, landing -> bronze -> silver transformations, validation suites and the synthetic bank."""
