@@ -82,6 +82,7 @@ class ValidationSettings(_Strict):
     require_trailing_newline: bool
     row_count_collapse_ratio: float = Field(ge=0, le=1)
     row_count_history_batches: int = Field(gt=0)
+    row_count_min_typical: int = Field(ge=0)
     max_broken_foreign_key_share: float = Field(ge=0, le=1)
     max_quarantine_share: float = Field(ge=0, le=1)
     future_date_tolerance_days: int = Field(ge=0)

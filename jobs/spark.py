@@ -53,6 +53,9 @@ def delta_defaults(settings: Settings) -> dict[str, str]:
         "spark.databricks.delta.snapshotPartitions": str(max(2, settings.spark.shuffle_partitions)),
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        # Contract checks put a hundred CASE expressions in one projection; inferring filter constraints
+        # over them takes the optimizer minutes (exponential in aliases) and buys nothing here.
+        "spark.sql.constraintPropagation.enabled": "false",
     }
 
 
@@ -74,6 +77,9 @@ def build_session(settings: Settings) -> SparkSession:
         .config("spark.driver.memory", settings.spark.driver_memory)
         .config("spark.ui.enabled", str(settings.spark.ui_enabled).lower())
         .config("spark.ui.showConsoleProgress", str(settings.spark.show_progress).lower())
+        # PySpark 4 records the Python call site of every Column operation (JVM round trips each);
+        # our plans are built from thousands of them, so this alone costs tens of seconds per job.
+        .config("spark.python.sql.dataFrameDebugging.enabled", "false")
     )
     for k, v in delta_defaults(settings).items():
         builder = builder.config(k, v)

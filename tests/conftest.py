@@ -7,10 +7,8 @@ import pytest
 from jobs.config import load_settings
 
 
-@pytest.fixture(scope="session")
-def test_settings(tmp_path_factory):
-    """Settings for tests: the embedded default with the lake in a temporary folder."""
-    root = tmp_path_factory.mktemp("lake")
+def settings_for(root, *overrides: str):
+    """The embedded default with its lake, landing, truth and local state under `root`, sized for tests."""
     return load_settings(
         "local",
         [
@@ -23,8 +21,15 @@ def test_settings(tmp_path_factory):
             "spark.show_progress=false",
             # The Delta jars cache is shared across runs so tests start offline after the first run.
             "spark.jars_cache=.local/jars",
+            *overrides,
         ],
     )
+
+
+@pytest.fixture(scope="session")
+def test_settings(tmp_path_factory):
+    """Settings for tests: the embedded default with the lake in a temporary folder."""
+    return settings_for(tmp_path_factory.mktemp("lake"))
 
 
 @pytest.fixture(scope="session")

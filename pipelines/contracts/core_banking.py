@@ -19,6 +19,7 @@ CHANNELS = ("POS", "ECOM", "ATM", "BRANCH", "MOBILE", "ONLINE")
 
 customers = SourceContract(
     name="customers",
+    delivery="changes",
     domain="core banking",
     version="1.0",
     format="csv",
@@ -58,6 +59,7 @@ customers = SourceContract(
 
 products = SourceContract(
     name="products",
+    delivery="changes",
     domain="core banking",
     version="1.0",
     format="csv",
@@ -83,6 +85,7 @@ products = SourceContract(
 
 accounts = SourceContract(
     name="accounts",
+    delivery="changes",
     domain="core banking",
     version="1.0",
     format="csv",

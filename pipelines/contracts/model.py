@@ -51,6 +51,9 @@ class SourceContract:
     columns: tuple[Column, ...]
     # The column that orders versions of one business key (latest wins); None: the latest extract wins.
     version_column: str | None = None
+    # "events": each extract brings new happenings, so a sudden drop in volume means a partial delivery;
+    # "changes": each extract re-sends the records that changed, whose volume naturally swings.
+    delivery: Literal["events", "changes"] = "events"
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:

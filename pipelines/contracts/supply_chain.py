@@ -5,6 +5,7 @@ from pipelines.contracts.model import SourceContract
 
 firms = SourceContract(
     name="firms",
+    delivery="changes",
     domain="supply chain",
     version="1.0",
     format="csv",

@@ -1,0 +1,141 @@
+"""The table catalog: logical names (<layer>.<table>) to storage, and the Delta reads and writes behind them.
+
+Locally a name is a folder under the lake root; on a cluster the same name can also be registered in a
+metastore database. Every table is created with column comments; transformations never see a path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from jobs.config import Settings
+
+LAYERS = ("bronze", "silver", "gold", "serving", "ops")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str                       # logical name, e.g. "silver.transactions"
+    description: str
+    comments: dict[str, str] = field(default_factory=dict)  # column -> comment
+    properties: dict[str, str] = field(default_factory=dict)
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def layer(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def table(self) -> str:
+        return self.name.split(".", 1)[1]
+
+
+class Catalog:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._specs: dict[str, TableSpec] = {}
+
+    def register(self, spec: TableSpec) -> TableSpec:
+        if spec.layer not in LAYERS:
+            raise ValueError(f"table {spec.name}: layer must be one of {LAYERS}")
+        self._specs[spec.name] = spec
+        return spec
+
+    def spec(self, name: str) -> TableSpec:
+        return self._specs[name]
+
+    @property
+    def names(self) -> list[str]:
+        order = {layer: i for i, layer in enumerate(LAYERS)}
+        return sorted(self._specs, key=lambda n: (order[n.split(".")[0]], n))
+
+    def location(self, name: str) -> str:
+        override = self.settings.catalog.tables.get(name)
+        if override and override.location:
+            return self.settings.path(override.location)
+        layer, table = name.split(".", 1)
+        return self.settings.catalog.location_pattern.format(root=self.settings.lake_root, layer=layer, table=table)
+
+    def metastore_name(self, name: str) -> str | None:
+        override = self.settings.catalog.tables.get(name)
+        if override and override.metastore_name:
+            return override.metastore_name
+        if self.settings.lake.database:
+            return f"{self.settings.lake.database}.{name.replace('.', '_')}"
+        return None
+
+    # --- Delta I/O -------------------------------------------------------------------------------------
+    def exists(self, spark: SparkSession, name: str) -> bool:
+        return DeltaTable.isDeltaTable(spark, self.location(name))
+
+    def read(self, spark: SparkSession, name: str, version: int | None = None) -> DataFrame:
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(self.location(name))
+
+    def delta(self, spark: SparkSession, name: str) -> DeltaTable:
+        return DeltaTable.forPath(spark, self.location(name))
+
+    def version(self, spark: SparkSession, name: str) -> int | None:
+        if not self.exists(spark, name):
+            return None
+        return self.delta(spark, name).history(1).select("version").first()[0]
+
+    def ensure(self, spark: SparkSession, name: str, schema: StructType) -> DeltaTable:
+        """Creates the table (schema, column comments, properties) if it does not exist yet."""
+        spec = self._specs.get(name) or TableSpec(name, "")
+        builder = (DeltaTable.createIfNotExists(spark).location(self.location(name)))
+        if spec.description:
+            builder = builder.comment(spec.description)
+        for f in schema.fields:
+            comment = spec.comments.get(f.name) or f.metadata.get("comment")
+            builder = builder.addColumn(f.name, f.dataType, nullable=True, comment=comment)
+        for k, v in spec.properties.items():
+            builder = builder.property(k, v)
+        if spec.partition_by:
+            builder = builder.partitionedBy(*spec.partition_by)
+        table = builder.execute()
+        ms = self.metastore_name(name)
+        if ms:
+            spark.sql(f"CREATE TABLE IF NOT EXISTS {ms} USING DELTA LOCATION '{self.location(name)}'")
+        return table
+
+    def append(self, spark: SparkSession, name: str, df: DataFrame) -> None:
+        self.ensure(spark, name, df.schema)
+        df.write.format("delta").mode("append").save(self.location(name))
+
+    def replace_where(self, spark: SparkSession, name: str, df: DataFrame, condition: str) -> None:
+        """Idempotent write of one slice (a batch, a business date): a rerun replaces, never duplicates."""
+        self.ensure(spark, name, df.schema)
+        (df.write.format("delta").mode("overwrite").option("replaceWhere", condition)
+         .save(self.location(name)))
+
+    def describe(self, spark: SparkSession, name: str) -> dict:
+        """Layer, location, Delta version, rows and last update, for `crm tables`."""
+        row = {"table": name, "layer": name.split(".")[0], "location": self.location(name),
+               "version": None, "rows": None, "updated": None}
+        if not self.exists(spark, name):
+            return row
+        last = self.delta(spark, name).history(1).select("version", "timestamp").first()
+        row.update(version=last["version"], updated=last["timestamp"],
+                   rows=self.read(spark, name).count())
+        return row
+
+
+def with_comments(df: DataFrame, comments: dict[str, str]) -> DataFrame:
+    """Attaches column comments as schema metadata, which Delta keeps with the table schema."""
+    out = df
+    for col, text in comments.items():
+        if col in df.columns:
+            out = out.withMetadata(col, {"comment": text})
+    return out
+
+
+def count_by(df: DataFrame, column: str) -> dict:
+    return {r[0]: r[1] for r in df.groupBy(column).agg(F.count(F.lit(1))).collect()}

@@ -1,0 +1,167 @@
+"""`crm`: one command for every step. Errors a user can fix print one line and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from datetime import date
+
+from jobs.config import ConfigError, Settings, load_settings
+from jobs.errors import CrmError
+from jobs.java import JavaNotFound
+from jobs.logs import setup_logging
+
+log = logging.getLogger("crm")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
+    d = argparse.SUPPRESS
+    p.add_argument("--env", default=d if suppress else "local",
+                   help="local (default), cluster, or a folder of YAML overrides")
+    p.add_argument("--set", dest="overrides", action="append", default=d if suppress else [],
+                   metavar="KEY=VALUE", help="override one setting, e.g. --set spark.shuffle_partitions=4")
+    p.add_argument("--debug", action="store_true", default=d if suppress else False,
+                   help="show Python tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crm", description="crm-lakehouse: the bank's customer-relationship lakehouse")
+    _common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        _common(p, suppress=True)
+        return p
+
+    g = add("generate", "write a synthetic bank's landing extracts (and its ground truth)")
+    g.add_argument("--customers", type=int, help="number of customers (default: generator.customers)")
+    g.add_argument("--days", type=int, help="days of history (default: generator.days)")
+    g.add_argument("--seed", type=int, help="random seed (default: generator.seed)")
+    g.add_argument("--out", help="folder to write landing/ and truth/ under (default: lake.landing, lake.truth)")
+    g.add_argument("--faults", default="", help="also write a damaged copy (landing_faulty/) with these faults, "
+                   "comma-separated: duplicates,null_key,bad_type,unknown_code,future_date,truncated_file,"
+                   "renamed_column, or all")
+
+    i = add("ingest", "load landing extracts into bronze and silver")
+    i.add_argument("--date", type=_date, help="business date: take pending extracts up to this date (default: all)")
+    i.add_argument("--source", action="append", help="only this source (repeatable); parents are not implied")
+    i.add_argument("--path", help="read extracts from this folder (holding <source>/ folders) instead of the "
+                   "landing folder; with one --source, a folder or file of that source")
+
+    add("tables", "list the lake's tables: layer, location, Delta version, rows, last update")
+    add("docs", "regenerate docs/ from the code (source contracts)")
+    d = add("demo", "generate a small bank and run every step end to end")
+    d.add_argument("--customers", type=int, default=None)
+    d.add_argument("--days", type=int, default=None)
+    return parser
+
+
+def _session(settings: Settings):
+    from jobs.spark import build_session
+
+    return build_session(settings)
+
+
+def cmd_generate(args, settings: Settings) -> int:
+    from jobs.generate import generate
+
+    faults = [f.strip() for f in args.faults.split(",") if f.strip()]
+    summary = generate(_session(settings), settings, out=args.out, customers=args.customers, days=args.days,
+                       seed=args.seed, faults=faults)
+    _print_generate(summary)
+    return 0
+
+
+def _print_generate(summary: dict) -> None:
+    print(f"generated {summary.get('customers')} customers over {summary.get('days')} days "
+          f"in {summary.get('seconds', 0):.1f}s into {summary.get('landing')}")
+    for source, n in sorted(summary.get("rows", {}).items()):
+        print(f"  {source:<20} {n:>12,} rows")
+
+
+def cmd_ingest(args, settings: Settings) -> int:
+    from jobs.ingest import ingest
+
+    sources = [s for item in (args.source or []) for s in item.split(",") if s]
+    results = ingest(_session(settings), settings, as_of=args.date, sources=sources or None, path=args.path)
+    for r in results:
+        print(r.line())
+    return 0
+
+
+def cmd_tables(args, settings: Settings) -> int:
+    from jobs.tables import build_catalog
+
+    spark = _session(settings)
+    catalog = build_catalog(settings)
+    rows = [catalog.describe(spark, n) for n in catalog.names]
+    rows = [r for r in rows if r["version"] is not None]
+    if not rows:
+        print(f"no tables yet under {settings.lake_root}; run `crm ingest` (or `crm demo`)")
+        return 0
+    print(f"{'table':<32} {'layer':<7} {'version':>7} {'rows':>12}  {'last update':<19}  location")
+    for r in rows:
+        print(f"{r['table']:<32} {r['layer']:<7} {r['version']:>7} {r['rows']:>12,}  "
+              f"{r['updated']:%Y-%m-%d %H:%M:%S}  {r['location']}")
+    return 0
+
+
+def cmd_docs(args, settings: Settings) -> int:
+    from jobs.docs import write_docs
+
+    for p in write_docs():
+        print(f"wrote {p}")
+    return 0
+
+
+def cmd_demo(args, settings: Settings) -> int:
+    from jobs.generate import generate
+    from jobs.ingest import ingest
+
+    started = time.time()
+    spark = _session(settings)
+    log.info("demo 1/3: generating a bank")
+    summary = generate(spark, settings, customers=args.customers, days=args.days)
+    _print_generate(summary)
+    log.info("demo 2/3: ingesting landing -> bronze -> silver")
+    for r in ingest(spark, settings):
+        print(r.line())
+    log.info("demo 3/3: tables")
+    cmd_tables(args, settings)
+    print(f"demo finished in {time.time() - started:.0f}s; lake at {settings.lake_root}")
+    return 0
+
+
+COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "tables": cmd_tables, "docs": cmd_docs,
+            "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
+    try:
+        settings = load_settings(args.env, args.overrides)
+        setup_logging(settings)
+        return COMMANDS[args.command](args, settings)
+    except (CrmError, ConfigError, JavaNotFound, FileNotFoundError) as e:
+        if debug:
+            raise
+        print(f"crm {args.command}: error: {e}", file=sys.stderr)
+        return 1 if isinstance(e, CrmError) else 2
+    except KeyboardInterrupt:
+        print(f"crm {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""docs/sources.md, generated from the source contracts (and tested to be current)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jobs.config import PROJECT_DIR
+from pipelines.contracts import CONTRACTS, SourceContract
+
+SOURCES_DOC = PROJECT_DIR / "docs" / "sources.md"
+
+
+def _rules(c) -> str:
+    parts = []
+    if c.allowed:
+        parts.append("one of " + ", ".join(f"`{a}`" for a in c.allowed))
+    if c.pattern:
+        parts.append(f"matches `{c.pattern}`")
+    if c.min is not None:
+        parts.append(f"≥ {c.min:g}")
+    if c.max is not None:
+        parts.append(f"≤ {c.max:g}")
+    if c.event_time:
+        parts.append("not after the extract date")
+    if c.references:
+        parts.append(f"must exist in `{c.references}`")
+    if c.pii:
+        parts.append(f"**PII ({c.pii})**: silver keeps only `{c.silver_name}`, a keyed hash")
+    return "; ".join(parts)
+
+
+def source_section(s: SourceContract) -> str:
+    lines = [
+        f"## `{s.name}` (v{s.version})",
+        "",
+        s.description,
+        "",
+        f"- domain: {s.domain}; default format: {s.format}; delivery: {s.delivery}",
+        f"- business key: {', '.join(f'`{k}`' for k in s.key)}; latest version by: "
+        f"{'`' + s.version_column + '`, then ' if s.version_column else ''}extract date",
+        f"- parents: {', '.join(f'`{p}`' for p in sorted(s.parents)) or 'none'}",
+        "",
+        "| column | type | required | meaning | rules |",
+        "|---|---|---|---|---|",
+    ]
+    for c in s.columns:
+        lines.append(f"| `{c.name}` | {c.type} | {'yes' if not c.nullable else ''} | {c.description} | {_rules(c)} |")
+    return "\n".join(lines) + "\n"
+
+
+def sources_markdown() -> str:
+    head = (
+        "# Landing sources\n\n"
+        "Generated from `pipelines/contracts/` by `crm docs`; do not edit by hand.\n\n"
+        "Each source arrives as files under `<landing>/<source>/`, one extract per business day (the date in an\n"
+        "`extract_date=YYYY-MM-DD` folder or in the file name), in the format below (overridable per source in\n"
+        "`conf/*/sources.yaml`). CSV files have a header row; JSON files hold one object per line; dates are\n"
+        "`yyyy-MM-dd` and timestamps `yyyy-MM-dd HH:mm:ss` (UTC). A row that breaks a rule goes to\n"
+        "`ops.quarantine` with the rule; a missing or renamed column, an empty or truncated file, a collapse in\n"
+        "volume or too many unknown parents fails the source's load and leaves silver untouched.\n\n"
+        "| source | domain | format | key | columns |\n|---|---|---|---|---|\n"
+    )
+    index = "".join(f"| [`{s.name}`](#{s.name}-v{s.version.replace('.', '')}) | {s.domain} | {s.format} | "
+                    f"{', '.join(s.key)} | {len(s.columns)} |\n" for s in CONTRACTS.values())
+    return head + index + "\n" + "\n".join(source_section(s) for s in CONTRACTS.values())
+
+
+def write_docs() -> list[Path]:
+    SOURCES_DOC.parent.mkdir(parents=True, exist_ok=True)
+    SOURCES_DOC.write_text(sources_markdown())
+    return [SOURCES_DOC]

@@ -1,0 +1,87 @@
+"""Every table the platform writes, with its description and column comments, registered in one catalog."""
+
+from __future__ import annotations
+
+from jobs.catalog import Catalog, TableSpec
+from jobs.config import Settings
+from pipelines.contracts import CONTRACTS, SourceContract
+
+INGEST_METADATA = {
+    "_extract_date": "Business date of the extract the row arrived in (when the bank knew it).",
+    "_source_file": "Landing file the row came from.",
+    "_batch_id": "Ingestion batch (one per source per load; deterministic from the files' checksums).",
+    "_ingested_at": "When the batch was loaded.",
+}
+BRONZE_EXTRA = {
+    "_file_checksum": "SHA-256 of the landing file.",
+    "_malformed": "The line could not be parsed into fields.",
+    "_raw_record": "The record exactly as received (JSON lines) or rebuilt from its fields (CSV, Parquet).",
+}
+SILVER_EXTRA = {"_record_hash": "SHA-256 of the business columns, to tell corrections from re-deliveries."}
+
+QUARANTINE = TableSpec(
+    "ops.quarantine",
+    "Rows rejected by a source contract's row rules, with the rule, the column and the raw record. Restricted: "
+    "raw records may hold direct identifiers.",
+    comments={
+        "source": "Landing source.", "batch_id": "Ingestion batch.", "extract_date": "Extract business date.",
+        "source_file": "Landing file.", "record_key": "Business key as received ('|'-joined).",
+        "rule": "First rule the row broke (malformed_record, null_key, bad_type, not_null, not_allowed, "
+                "bad_pattern, out_of_range, future_date, unknown_reference).",
+        "column": "Column the rule is about ('*' for the whole row).", "detail": "What was wrong.",
+        "violations": "Every rule the row broke.", "raw_record": "The record as received.",
+        "quarantined_at": "When it was quarantined.",
+    },
+)
+INGEST_LOG = TableSpec(
+    "ops.ingest_log",
+    "One row per source per ingestion run: files, outcome, reconciliation (received = accepted + quarantined "
+    "+ duplicates), Great Expectations result and the Delta versions written.",
+    comments={
+        "run_id": "crm invocation.", "batch_id": "Ingestion batch.", "source": "Landing source.",
+        "status": "SUCCEEDED, FAILED, BLOCKED (a parent source failed) or NOTHING_TO_DO.",
+        "problems": "Batch-level problems that failed the load.",
+        "files": "Files in the batch with their business date, checksum and rows.",
+        "rows_received": "Rows read from the files.", "rows_accepted": "Rows merged into silver.",
+        "rows_quarantined": "Rows sent to ops.quarantine.", "rows_duplicate": "Rows dropped as duplicates or "
+        "superseded versions of a key within the batch.",
+        "rows_inserted": "New keys in silver.", "rows_updated": "Keys in silver replaced by a newer version.",
+        "reconciled": "received = accepted + quarantined + duplicates.",
+        "expectations": "Great Expectations suite result on the accepted batch.",
+        "bronze_version": "Delta version of the bronze table after the load.",
+        "silver_version": "Delta version of the silver table after the load.",
+        "started_at": "Start.", "finished_at": "End.", "seconds": "Duration in seconds.",
+    },
+)
+
+
+def bronze_spec(c: SourceContract) -> TableSpec:
+    comments = {col.name: f"As received (string). {col.description}" for col in c.columns}
+    comments.update(INGEST_METADATA)
+    comments.update(BRONZE_EXTRA)
+    return TableSpec(f"bronze.{c.name}", f"{c.description} Append-only, as received, with ingest metadata. "
+                                         "Restricted: holds direct identifiers.", comments=comments)
+
+
+def silver_spec(c: SourceContract) -> TableSpec:
+    comments = {}
+    for col in c.columns:
+        text = col.description
+        if col.pii:
+            text = f"Keyed-hash token (HMAC-SHA256) of {col.name}. {text}"
+        comments[col.silver_name] = text
+    comments.update(INGEST_METADATA)
+    comments.update(SILVER_EXTRA)
+    return TableSpec(f"silver.{c.name}", f"{c.description} Typed, pseudonymised, one row per "
+                                         f"{', '.join(c.silver_key)} (latest version).",
+                     comments=comments, properties={"delta.enableChangeDataFeed": "true"})
+
+
+def build_catalog(settings: Settings) -> Catalog:
+    catalog = Catalog(settings)
+    for c in CONTRACTS.values():
+        catalog.register(bronze_spec(c))
+        catalog.register(silver_spec(c))
+    catalog.register(QUARANTINE)
+    catalog.register(INGEST_LOG)
+    return catalog

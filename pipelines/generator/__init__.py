@@ -1,0 +1,134 @@
+"""The synthetic bank: every landing source plus the ground truth the pipeline never sees.
+
+`generate_bank(spark, params)` only builds DataFrames (lazily); `jobs.generate` writes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipelines.contracts import CONTRACTS
+from pipelines.contracts.core_banking import PRODUCT_CATEGORIES
+from pipelines.generator.accounts import account_facts, accounts_landing, with_holdings
+from pipelines.generator.aml import aml_cases_landing, aml_transactions, aml_truth
+from pipelines.generator.context import Context
+from pipelines.generator.customers import aff_col, customers_landing, population
+from pipelines.generator.ecommerce import (ecommerce_events_landing, ecommerce_orders_landing, ecommerce_users_truth,
+                                           platform_users)
+from pipelines.generator.faults import EXPECTED_RULE, FAULT_KINDS
+from pipelines.generator.fraud import fraud_labels_landing, fraud_transactions, fraud_truth
+from pipelines.generator.marketing import campaign_responses_landing
+from pipelines.generator.nav import nav_prices_landing
+from pipelines.generator.params import GeneratorParams
+from pipelines.generator.products import products_landing
+from pipelines.generator.service import interactions_landing
+from pipelines.generator.supply_chain import firms_landing, invoices_landing, partner_pairs
+from pipelines.generator.transactions import TXN_COLS, regular_transactions, scheduled_transactions, transactions_landing
+
+EXTRACT_DATE = "extract_date"
+BIG_SOURCES = ("transactions", "ecommerce_events", "ecommerce_orders", "accounts", "interactions")
+
+
+@dataclass
+class SyntheticBank:
+    params: GeneratorParams
+    landing: dict[str, DataFrame]
+    truth: dict[str, DataFrame]
+    size_hint: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def bulk_date(self) -> date:
+        return self.params.bulk_date
+
+    @property
+    def extract_dates(self) -> list[date]:
+        return self.params.extract_dates
+
+
+def conform(df: DataFrame, source: str) -> DataFrame:
+    """The contract's columns, in its order and with its types, plus extract_date."""
+    c = CONTRACTS[source]
+    return df.select(*[F.col(col.name).cast(col.type).alias(col.name) for col in c.columns],
+                     F.col(EXTRACT_DATE).cast("date").alias(EXTRACT_DATE))
+
+
+def generate_bank(spark: SparkSession, params: GeneratorParams, sources: list[str] | None = None,
+                  with_truth: bool = True) -> SyntheticBank:
+    """The bank's landing sources (all, or only `sources`) and truth tables, as lazy DataFrames."""
+    return _generate_bank(spark, params, sources, with_truth)
+
+
+def _generate_bank(spark: SparkSession, params: GeneratorParams, sources, with_truth: bool) -> SyntheticBank:
+    ctx = Context(params)
+    pop = with_holdings(population(spark, ctx), ctx).cache()
+    memo: dict = {}
+
+    def once(name, build):
+        def get():
+            if name not in memo:
+                memo[name] = build()
+            return memo[name]
+        return get
+
+    fraud = once("fraud", lambda: fraud_transactions(spark, pop, ctx).cache())
+    aml = once("aml", lambda: aml_transactions(spark, pop, ctx).cache())
+    aml_t = once("aml_truth", lambda: aml_truth(aml(), ctx))
+    users = once("users", lambda: platform_users(spark, pop, ctx))
+    pairs = once("pairs", lambda: partner_pairs(spark, ctx))
+
+    def txns():
+        return (regular_transactions(pop, ctx).unionByName(scheduled_transactions(pop, ctx))
+                .unionByName(fraud().select(*TXN_COLS)).unionByName(aml().select(*TXN_COLS)))
+
+    builders = {
+        "customers": lambda: customers_landing(pop, ctx),
+        "products": lambda: products_landing(spark, ctx),
+        "firms": lambda: firms_landing(spark, pop, pairs(), ctx),
+        "accounts": lambda: accounts_landing(account_facts(pop, ctx), ctx),
+        "transactions": lambda: transactions_landing(txns(), ctx),
+        "nav_prices": lambda: nav_prices_landing(spark, ctx),
+        "interactions": lambda: interactions_landing(pop, ctx),
+        "campaign_responses": lambda: campaign_responses_landing(pop, ctx),
+        "ecommerce_orders": lambda: ecommerce_orders_landing(users(), ctx),
+        "ecommerce_events": lambda: ecommerce_events_landing(users(), ctx),
+        "invoices": lambda: invoices_landing(pairs(), pop, ctx),
+        "fraud_labels": lambda: fraud_labels_landing(fraud(), ctx),
+        "aml_cases": lambda: aml_cases_landing(spark, aml_t(), ctx),
+    }
+    wanted = list(builders) if sources is None else [s for s in builders if s in sources]
+    landing = {name: conform(builders[name](), name) for name in wanted}
+    truth = {}
+    if with_truth:
+        truth = {
+            "fraud_episodes": fraud_truth(fraud(), ctx),
+            "aml_typologies": aml_t(),
+            "product_affinity": _affinity_truth(pop),
+            "churn": _churn_truth(pop, ctx),
+            "ecommerce_users": ecommerce_users_truth(users()),
+        }
+    n, d = params.customers, params.days
+    hint = {"transactions": int(n * d * params.txn_per_customer_day * 1.15),
+            "ecommerce_events": int(n * params.ecommerce_share * 0.65 * d * 0.5),
+            "ecommerce_orders": int(n * params.ecommerce_share * 0.65 * d * 0.08), "accounts": n * 12,
+            "interactions": int(n * d / 30 * 0.7)}
+    return SyntheticBank(params, landing, truth, hint)
+
+
+def _affinity_truth(pop: DataFrame) -> DataFrame:
+    cats = F.create_map(*[x for c in PRODUCT_CATEGORIES for x in (F.lit(c), F.col(aff_col(c)))])
+    return pop.select("customer_id", "life_stage", "affinity_group", cats.alias("category_affinity"),
+                      *[F.col(aff_col(c)) for c in PRODUCT_CATEGORIES])
+
+
+def _churn_truth(pop: DataFrame, ctx: Context) -> DataFrame:
+    t = ctx.t
+    return pop.where(F.col("churn_day").isNotNull()).select(
+        "customer_id", t.date(F.col("churn_start_day")).alias("churn_start_date"),
+        t.date(F.col("churn_day")).alias("churn_date"), F.col("churn_kind").alias("kind"))
+
+
+__all__ = ["BIG_SOURCES", "EXTRACT_DATE", "EXPECTED_RULE", "FAULT_KINDS", "GeneratorParams", "SyntheticBank", "conform", "generate_bank"]

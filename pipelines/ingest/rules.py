@@ -1,0 +1,166 @@
+"""Row-level rules derived from a source contract, and the typed projection of a raw (all-string) batch.
+
+Every landing row is kept as strings first, so a value that does not fit its type is evidence, not an
+exception. Each rule yields a violation struct (rule, column, detail); a row with any violation goes to
+quarantine under its first violation, in the order below, which runs from "cannot read it" to "does not fit".
+
+The rules are generated as Spark SQL text and parsed once per source: a contract has a hundred or more
+checks, and building them call by call through the Python API costs seconds of driver time per load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.contracts import Column, SourceContract
+
+RULES = (
+    "malformed_record",   # the line could not be parsed into fields
+    "null_key",           # a business-key column is empty
+    "bad_type",           # a value does not parse as the column's type
+    "not_null",           # a required column is empty
+    "not_allowed",        # a code outside the contract's allowed values
+    "bad_pattern",        # a value that does not match the column's format
+    "out_of_range",       # a number outside the contract's bounds
+    "future_date",        # an event date after the extract's business date
+    "unknown_reference",  # a foreign key whose parent is not known
+)
+
+# A violation is "<rule>:<column>"; quarantine spells out the detail for the few rows that need it.
+VIOLATION_TYPE = "array<string>"
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    timestamp_format: str = "yyyy-MM-dd HH:mm:ss"
+    date_format: str = "yyyy-MM-dd"
+    future_date_tolerance_days: int = 1
+
+
+def sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _q(name: str) -> str:
+    return f"`{name}`"
+
+
+def typed_sql(c: Column, raw: str, opts: ParseOptions) -> str:
+    """The raw string parsed as the contract type; null when it does not parse (never an exception)."""
+    if c.type == "timestamp":
+        return f"coalesce(try_to_timestamp({raw}, {sql_string(opts.timestamp_format)}), try_cast({raw} AS timestamp))"
+    if c.type == "date":
+        return (f"coalesce(cast(try_to_timestamp({raw}, {sql_string(opts.date_format)}) AS date), "
+                f"try_cast({raw} AS date))")
+    if c.type == "boolean":
+        return f"try_cast(lower({raw}) AS boolean)"
+    if c.type == "string":
+        return raw
+    return f"try_cast({raw} AS {c.type})"
+
+
+def _violation(rule: str, column: str) -> str:
+    return sql_string(f"{rule}:{column}")
+
+
+def _check(cond: str, rule: str, column: str) -> tuple[int, str]:
+    return RULES.index(rule), f"CASE WHEN {cond} THEN {_violation(rule, column)} END"
+
+
+def column_checks(c: Column, contract: SourceContract, opts: ParseOptions, typed: str) -> list[tuple[int, str]]:
+    """(rule rank, SQL producing a violation struct or null) for every rule the column carries."""
+    raw = _q(c.name)
+    out = []
+    if c.name in contract.key:
+        out.append(_check(f"{raw} IS NULL", "null_key", c.name))
+    elif not c.nullable:
+        out.append(_check(f"{raw} IS NULL", "not_null", c.name))
+    if c.type != "string":
+        out.append(_check(f"{raw} IS NOT NULL AND {typed} IS NULL", "bad_type", c.name))
+    if c.allowed:
+        values = ", ".join(sql_string(a) for a in c.allowed)
+        out.append(_check(f"{raw} IS NOT NULL AND NOT {raw} IN ({values})", "not_allowed", c.name))
+    if c.pattern:
+        out.append(_check(f"{raw} IS NOT NULL AND NOT {raw} RLIKE {sql_string(f'^(?:{c.pattern})$')}",
+                          "bad_pattern", c.name))
+    if c.min is not None or c.max is not None:
+        bounds = [f"{typed} < {c.min!r}"] if c.min is not None else []
+        bounds += [f"{typed} > {c.max!r}"] if c.max is not None else []
+        out.append(_check(" OR ".join(bounds), "out_of_range", c.name))
+    if c.event_time:
+        limit = f"cast(date_add(`_extract_date`, {opts.future_date_tolerance_days + 1}) AS timestamp)"
+        out.append(_check(f"cast({typed} AS timestamp) >= {limit}", "future_date", c.name))
+    return out
+
+
+def violation_detail(contract: SourceContract) -> str:
+    """SQL spelling out a violation code for a person, from the code and the raw record (quarantine only)."""
+    cases = []
+    for c in contract.columns:
+        rules = {"bad_type": f"not a {c.type}", "not_allowed": "unknown code",
+                 "bad_pattern": f"does not match {c.pattern}", "future_date": "after the extract date",
+                 "out_of_range": "outside " + (f"[{c.min:g}" if c.min is not None else "(-inf") + ", "
+                                 + (f"{c.max:g}]" if c.max is not None else "inf)"),
+                 "null_key": "key is empty", "not_null": "required value is empty"}
+        for rule, text in rules.items():
+            cases.append(f"WHEN {_violation(rule, c.name)} THEN {sql_string(text)}")
+    for c in contract.foreign_keys:
+        cases.append(f"WHEN {_violation('unknown_reference', c.name)} THEN {sql_string(f'no such {c.references}')}")
+    cases.append(f"WHEN {_violation('malformed_record', '*')} THEN 'the line could not be parsed into fields'")
+    return "CASE `_code` " + " ".join(cases) + " END"
+
+
+def apply_row_rules(raw: DataFrame, contract: SourceContract, opts: ParseOptions) -> DataFrame:
+    """Types the contract columns (replacing the raw strings) and adds `_violations` and `_raw_record`.
+
+    `raw` holds every contract column as a trimmed string (empty -> null), plus `_extract_date` (date)
+    and `_malformed` (boolean), and may hold `_raw_record`, the line as received when the parser could
+    not split it. `_raw_record` always comes out filled: the received line, or the fields as JSON.
+    """
+    typed_name = {c.name: f"__typed_{i}" for i, c in enumerate(contract.columns)}
+    passthrough = [c for c in raw.columns if c not in contract.column_names and c != "_raw_record"]
+    fields_json = "to_json(named_struct(" + ", ".join(f"{sql_string(n)}, {_q(n)}" for n in contract.column_names) + "))"
+    raw_record = f"coalesce(`_raw_record`, {fields_json})" if "_raw_record" in raw.columns else fields_json
+
+    # Stage 1: parse every value once; the checks below refer to the parsed columns by name.
+    stage1 = raw.selectExpr(
+        *[_q(c) for c in raw.columns if c != "_raw_record"],
+        *[f"{typed_sql(c, _q(c.name), opts)} AS {typed_name[c.name]}" for c in contract.columns],
+        f"{raw_record} AS _raw_record",
+    )
+    checks = [_check("`_malformed`", "malformed_record", "*")]
+    for c in contract.columns:
+        checks += column_checks(c, contract, opts, typed_name[c.name])
+    ordered = [sql for _, sql in sorted(checks, key=lambda t: t[0])]
+    violations = f"cast(array_compact(array({', '.join(ordered)})) AS {VIOLATION_TYPE})"
+    stage2 = stage1.selectExpr("*", f"{violations} AS _violations")
+    return stage2.select(
+        *[F.col(typed_name[c.name]).alias(c.name) for c in contract.columns],
+        *passthrough, "_raw_record", "_violations",
+    )
+
+
+def unknown_reference_violations(df: DataFrame, contract: SourceContract, parent_keys: dict[str, DataFrame]) -> DataFrame:
+    """Appends an `unknown_reference` violation for each foreign key whose value no parent row has.
+
+    `parent_keys` maps "<source>.<column>" to a one-column DataFrame of known key values (named `key`).
+    """
+    out = df
+    flags = []
+    for i, c in enumerate(contract.foreign_keys):
+        known = parent_keys.get(c.references)
+        if known is None:
+            continue
+        flag = f"_fk_known_{i}"
+        keys = known.select(F.col("key").alias(f"_fk_key_{i}")).distinct().withColumn(flag, F.lit(True))
+        out = out.join(keys, out[c.name] == keys[f"_fk_key_{i}"], "left").drop(f"_fk_key_{i}")
+        flags.append((flag, f"CASE WHEN {_q(c.name)} IS NOT NULL AND {flag} IS NULL THEN "
+                            f"{_violation('unknown_reference', c.name)} END"))
+    if not flags:
+        return out
+    added = f"array_compact(array({', '.join(sql for _, sql in flags)}))"
+    return (out.withColumn("_violations", F.expr(f"cast(concat(_violations, {added}) AS {VIOLATION_TYPE})"))
+            .drop(*[f for f, _ in flags]))

@@ -1,0 +1,185 @@
+"""Landing -> bronze -> silver on small inline extracts: quarantine reasons, de-duplication, corrections,
+reconciliation, pseudonymisation, idempotent reruns and batch-level failures. One lake, built once."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from pyspark.sql import functions as F
+
+from conftest import settings_for
+from jobs.errors import BatchFailed
+from jobs.ingest import ingest
+from jobs.tables import build_catalog
+from landing_rows import extract, row, write_csv, write_json_lines
+from pipelines.contracts import CONTRACTS
+
+D1, D2 = "2026-01-01", "2026-01-02"
+TXN_COLUMNS = list(row("transactions"))
+
+
+def _write_landing(landing):
+    write_csv(extract(landing, "customers", D1), [
+        row("customers"),
+        row("customers", customer_id="C00000002", full_name="Wang Fang", id_number="110101198502023456",
+            phone="+8613800000002", email="wang.fang@example.com"),
+        row("customers", customer_id="C00000003", segment="GOLD", phone="+8613800000003", email="c3@example.com"),
+    ])
+    write_csv(extract(landing, "products", D1), [row("products")])
+    write_csv(extract(landing, "accounts", D1), [
+        row("accounts"), row("accounts", account_id="A0000000002", customer_id="C00000002")])
+    txns = write_csv(extract(landing, "transactions", D1), [
+        row("transactions"),
+        row("transactions", txn_id="T000000000002", amount="12,5O"),
+        row("transactions", txn_id="T000000000003", currency="XXX"),
+        row("transactions", txn_id="T000000000004", account_id="A0000000009"),
+        row("transactions", txn_id="T000000000005", txn_ts="2027-03-01 00:00:00"),
+        row("transactions"),                      # re-sent exactly: a duplicate
+        row("transactions", txn_id=""),           # no key
+    ], TXN_COLUMNS)
+    with txns.open("a") as f:
+        f.write("T000000000006,A0000000001\n")   # cut short: two fields of eighteen
+    write_json_lines(extract(landing, "interactions", D1, "json"), [
+        row("interactions"), '{"interaction_id": "I0000000002", "customer_id": ',
+    ])
+    # Day 2: a changed customer and a new one; a new transaction, a correction, a late arrival.
+    write_csv(extract(landing, "customers", D2), [
+        row("customers", segment="AFFLUENT", updated_at="2026-01-02 08:00:00"),
+        row("customers", customer_id="C00000004", phone="+8613800000004", email="c4@example.com",
+            updated_at="2026-01-02 08:00:00"),
+    ])
+    write_csv(extract(landing, "transactions", D2), [
+        row("transactions", txn_id="T000000000007", txn_ts="2026-01-02 11:00:00", updated_at="2026-01-02 11:00:01"),
+        row("transactions", status="REVERSED", updated_at="2026-01-02 09:00:00"),
+        row("transactions", txn_id="T000000000008", txn_ts="2026-01-01 23:59:00", updated_at="2026-01-02 00:10:00"),
+    ], TXN_COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def lake(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ingest")
+    settings = settings_for(root, "validation.max_quarantine_share=0.9", "validation.max_broken_foreign_key_share=0.5")
+    _write_landing(root / "landing")
+    catalog = build_catalog(settings)
+    day1 = {r.source: r for r in ingest(spark, settings, as_of=date(2026, 1, 1))}
+    after_day1 = {n: catalog.read(spark, n).collect() for n in ("silver.customers", "silver.transactions")}
+    day2 = {r.source: r for r in ingest(spark, settings)}
+    return dict(settings=settings, catalog=catalog, day1=day1, day2=day2, after_day1=after_day1, root=root)
+
+
+def test_quarantine_holds_each_bad_row_with_its_rule(spark, lake):
+    q = lake["catalog"].read(spark, "ops.quarantine")
+    got = {(r.source, r.record_key, r.rule, r.column) for r in q.collect()}
+    assert got == {
+        ("customers", "C00000003", "not_allowed", "segment"),
+        ("transactions", "T000000000002", "bad_type", "amount"),
+        ("transactions", "T000000000003", "not_allowed", "currency"),
+        ("transactions", "T000000000004", "unknown_reference", "account_id"),
+        ("transactions", "T000000000005", "future_date", "txn_ts"),
+        ("transactions", "<null>", "null_key", "txn_id"),
+        ("transactions", "T000000000006", "malformed_record", "*"),
+        ("interactions", "<null>", "malformed_record", "*"),
+    }
+    bad_amount = q.where("rule = 'bad_type'").first()
+    assert bad_amount.detail == "not a decimal(18,2): 12,5O"
+    assert '"amount":"12,5O"' in bad_amount.raw_record
+    assert q.where("source = 'interactions'").first().raw_record.startswith('{"interaction_id": "I0000000002"')
+
+
+def test_each_load_reconciles(spark, lake):
+    t = lake["day1"]["transactions"]
+    assert (t.rows_received, t.rows_accepted, t.rows_quarantined, t.rows_duplicate) == (8, 1, 6, 1)
+    log = lake["catalog"].read(spark, "ops.ingest_log").where("status = 'SUCCEEDED'").collect()
+    assert len(log) == 7  # day 1: customers, products, accounts, transactions, interactions; day 2: two sources
+    for r in log:
+        assert r.reconciled and r.rows_received == r.rows_accepted + r.rows_quarantined + r.rows_duplicate
+        assert r.expectations.endswith("expectations met")
+    bronze_rows = lake["catalog"].read(spark, "bronze.transactions").count()
+    assert bronze_rows == sum(r.rows_received for r in log if r.source == "transactions")
+
+
+def test_later_versions_replace_earlier_ones_and_late_records_land(spark, lake):
+    day1 = {r.customer_id: r for r in lake["after_day1"]["silver.customers"]}
+    assert day1["C00000001"].segment == "MASS" and "C00000004" not in day1
+    cust = {r.customer_id: r for r in lake["catalog"].read(spark, "silver.customers").collect()}
+    assert cust["C00000001"].segment == "AFFLUENT" and cust["C00000001"]._extract_date == date(2026, 1, 2)
+    assert set(cust) == {"C00000001", "C00000002", "C00000004"}
+    txn = {r.txn_id: r for r in lake["catalog"].read(spark, "silver.transactions").collect()}
+    assert set(txn) == {"T000000000001", "T000000000007", "T000000000008"}
+    assert txn["T000000000001"].status == "REVERSED"
+    late = txn["T000000000008"]
+    assert (late.txn_ts.date(), late._extract_date) == (date(2026, 1, 1), date(2026, 1, 2))
+    t2 = lake["day2"]["transactions"]
+    assert (t2.rows_inserted, t2.rows_updated) == (2, 1)
+
+
+def test_silver_holds_no_direct_identifier(spark, lake):
+    raw_values = set()
+    for src in ("customers",):
+        for r in lake["catalog"].read(spark, f"bronze.{src}").collect():
+            raw_values |= {r[c.name] for c in CONTRACTS[src].pii_columns if r[c.name]}
+    assert "+8613800000001" in raw_values
+    for name in lake["catalog"].names:
+        if not name.startswith("silver.") or not lake["catalog"].exists(spark, name):
+            continue
+        df = lake["catalog"].read(spark, name)
+        contract = CONTRACTS[name.split(".")[1]]
+        assert not {c.name for c in contract.pii_columns} & set(df.columns)
+        strings = [f.name for f in df.schema.fields if f.dataType.simpleString() == "string"]
+        for r in df.select(*strings).collect():
+            assert not raw_values & set(r), f"{name} holds a direct identifier"
+        for c in contract.pii_columns:
+            for r in df.select(c.silver_name).where(F.col(c.silver_name).isNotNull()).collect():
+                assert re.fullmatch(r"[0-9a-f]{64}", r[0])
+
+
+def test_silver_columns_carry_comments(spark, lake):
+    detail = spark.sql(f"DESCRIBE delta.`{lake['catalog'].location('silver.customers')}`").collect()
+    comments = {r.col_name: r.comment for r in detail}
+    assert comments["phone_token"].startswith("Keyed-hash token")
+    assert comments["segment"] == "Bank segment."
+
+
+def test_rerun_changes_nothing(spark, lake):
+    catalog = lake["catalog"]
+    names = ["bronze.transactions", "silver.transactions", "silver.customers", "ops.quarantine"]
+    before = {n: (catalog.version(spark, n), catalog.read(spark, n).count()) for n in names}
+    again = ingest(spark, lake["settings"])
+    assert {r.status for r in again} == {"NOTHING_TO_DO"}
+    assert {n: (catalog.version(spark, n), catalog.read(spark, n).count()) for n in names} == before
+
+
+def _failing_load(spark, lake, tmp_path, write):
+    folder = tmp_path / "delivery"
+    write(folder)
+    catalog = lake["catalog"]
+    before = catalog.version(spark, "silver.customers"), catalog.version(spark, "silver.transactions")
+    with pytest.raises(BatchFailed) as e:
+        ingest(spark, lake["settings"], path=str(folder), sources=["customers", "transactions"])
+    assert (catalog.version(spark, "silver.customers"), catalog.version(spark, "silver.transactions")) == before
+    return str(e.value)
+
+
+def test_renamed_column_fails_the_batch_and_blocks_children(spark, lake, tmp_path):
+    def write(folder):
+        r = row("customers", customer_id="C00000009", updated_at="2026-01-03 08:00:00")
+        r["customer_segment"] = r.pop("segment")
+        write_csv(extract(folder, "customers", "2026-01-03"), [r])
+        write_csv(extract(folder, "transactions", "2026-01-03"), [row("transactions", txn_id="T000000000099")])
+    msg = _failing_load(spark, lake, tmp_path, write)
+    assert "schema_drift" in msg and "missing segment" in msg and "unexpected customer_segment" in msg
+    assert "blocked: transactions" in msg
+
+
+def test_truncated_and_empty_files_fail_the_batch(spark, lake, tmp_path):
+    def write(folder):
+        write_csv(extract(folder, "customers", "2026-01-03"), [row("customers")], newline_at_end=False)
+        p = extract(folder, "transactions", "2026-01-03")
+        p.parent.mkdir(parents=True)
+        p.write_text("")
+    msg = _failing_load(spark, lake, tmp_path, write)
+    assert "truncated_file" in msg
+    failed = lake["catalog"].read(spark, "ops.ingest_log").where("status = 'FAILED'").collect()
+    assert any("truncated_file" in p for r in failed for p in r.problems)
