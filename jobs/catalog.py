@@ -39,6 +39,7 @@ class Catalog:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._specs: dict[str, TableSpec] = {}
+        self._known: set[str] = set()  # tables seen to exist: Delta tables are never dropped under us
 
     def register(self, spec: TableSpec) -> TableSpec:
         if spec.layer not in LAYERS:
@@ -71,7 +72,12 @@ class Catalog:
 
     # --- Delta I/O -------------------------------------------------------------------------------------
     def exists(self, spark: SparkSession, name: str) -> bool:
-        return DeltaTable.isDeltaTable(spark, self.location(name))
+        if name in self._known:
+            return True
+        if DeltaTable.isDeltaTable(spark, self.location(name)):
+            self._known.add(name)
+            return True
+        return False
 
     def read(self, spark: SparkSession, name: str, version: int | None = None) -> DataFrame:
         reader = spark.read.format("delta")
@@ -87,8 +93,10 @@ class Catalog:
             return None
         return self.delta(spark, name).history(1).select("version").first()[0]
 
-    def ensure(self, spark: SparkSession, name: str, schema: StructType) -> DeltaTable:
+    def ensure(self, spark: SparkSession, name: str, schema: StructType) -> None:
         """Creates the table (schema, column comments, properties) if it does not exist yet."""
+        if self.exists(spark, name):
+            return
         spec = self._specs.get(name) or TableSpec(name, "")
         builder = (DeltaTable.createIfNotExists(spark).location(self.location(name)))
         if spec.description:
@@ -100,11 +108,11 @@ class Catalog:
             builder = builder.property(k, v)
         if spec.partition_by:
             builder = builder.partitionedBy(*spec.partition_by)
-        table = builder.execute()
+        builder.execute()
+        self._known.add(name)
         ms = self.metastore_name(name)
         if ms:
             spark.sql(f"CREATE TABLE IF NOT EXISTS {ms} USING DELTA LOCATION '{self.location(name)}'")
-        return table
 
     def append(self, spark: SparkSession, name: str, df: DataFrame) -> None:
         self.ensure(spark, name, df.schema)

@@ -88,6 +88,7 @@ def ingest(spark: SparkSession, settings: Settings, *, as_of: date | None = None
     catalog = build_catalog(settings)
     key = pseudonymisation_key(settings)
     names = dependency_order(sources) if sources else dependency_order()
+    history = LoadHistory.read(spark, catalog)
     results, failed = [], set()
     for name in names:
         c = contract(name)
@@ -98,7 +99,7 @@ def ingest(spark: SparkSession, settings: Settings, *, as_of: date | None = None
                                started_at=started, finished_at=_now())
         else:
             try:
-                res = _ingest_source(spark, settings, catalog, c, key, as_of=as_of, path=path)
+                res = _ingest_source(spark, settings, catalog, c, key, history, as_of=as_of, path=path)
             except BatchFailed as e:
                 res = SourceResult(name, "FAILED", batch_id=getattr(e, "batch_id", None),
                                    files=getattr(e, "files", []), problems=[str(p) for p in e.problems])
@@ -152,24 +153,37 @@ def _fail(problems: list[BatchProblem], batch_id: str | None = None, files: list
     return err
 
 
-def _ingested_checksums(spark: SparkSession, catalog: Catalog, source: str) -> set[str]:
-    if not catalog.exists(spark, "ops.ingest_log"):
-        return set()
-    log_df = catalog.read(spark, "ops.ingest_log").where((F.col("source") == source) & (F.col("status") == "SUCCEEDED"))
-    return {r[0] for r in log_df.select(F.explode("files.sha256")).collect()}
+@dataclass
+class LoadHistory:
+    """What earlier successful loads took in, per source: file checksums and rows per extract date.
 
+    Read once per run from ops.ingest_log (one small row per load), not once per source.
+    """
 
-def _daily_history(spark: SparkSession, catalog: Catalog, source: str) -> tuple[list[int], date | None]:
-    """Rows per earlier extract date (oldest first) and the source's first extract date (the bulk history)."""
-    if not catalog.exists(spark, "ops.ingest_log"):
-        return [], None
-    rows = (catalog.read(spark, "ops.ingest_log")
-            .where((F.col("source") == source) & (F.col("status") == "SUCCEEDED"))
-            .select(F.explode("files").alias("f"))
-            .groupBy("f.extract_date").agg(F.sum("f.rows").alias("rows")).orderBy("extract_date").collect())
-    if not rows:
-        return [], None
-    return [r["rows"] for r in rows[1:]], rows[0]["extract_date"]
+    checksums: dict[str, set[str]] = field(default_factory=dict)
+    rows_by_date: dict[str, dict[date, int]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, spark: SparkSession, catalog: Catalog) -> "LoadHistory":
+        h = cls()
+        if not catalog.exists(spark, "ops.ingest_log"):
+            return h
+        files = (catalog.read(spark, "ops.ingest_log").where(F.col("status") == "SUCCEEDED")
+                 .select("source", F.explode("files").alias("f"))
+                 .select("source", "f.sha256", "f.extract_date", "f.rows").collect())
+        for r in files:
+            h.checksums.setdefault(r["source"], set()).add(r["sha256"])
+            by_date = h.rows_by_date.setdefault(r["source"], {})
+            by_date[r["extract_date"]] = by_date.get(r["extract_date"], 0) + r["rows"]
+        return h
+
+    def daily(self, source: str) -> tuple[list[int], date | None]:
+        """Rows per earlier extract date after the first (oldest first), and the first date (the bulk)."""
+        by_date = self.rows_by_date.get(source, {})
+        if not by_date:
+            return [], None
+        dates = sorted(by_date)
+        return [by_date[d] for d in dates[1:]], dates[0]
 
 
 def _read_raw(spark: SparkSession, settings: Settings, c: SourceContract, fmt: str, files: list[LandingFile],
@@ -223,7 +237,8 @@ def _parent_keys(spark: SparkSession, catalog: Catalog, c: SourceContract) -> di
     return keys
 
 
-def _ingest_source(spark: SparkSession, settings: Settings, catalog: Catalog, c: SourceContract, key: bytes, *,
+def _ingest_source(spark: SparkSession, settings: Settings, catalog: Catalog, c: SourceContract, key: bytes,
+                   history: LoadHistory, *,
                    as_of: date | None, path: str | None) -> SourceResult:
     v = settings.validation
     phase = _Phases(c.name)
@@ -233,7 +248,7 @@ def _ingest_source(spark: SparkSession, settings: Settings, catalog: Catalog, c:
     if not files:
         return SourceResult(c.name, "NOTHING_TO_DO")
     facts = fingerprints(spark, files)
-    done = _ingested_checksums(spark, catalog, c.name)
+    done = history.checksums.get(c.name, set())
     phase("listing and fingerprints")
     pending, seen = [], set()
     for f in files:
@@ -288,14 +303,14 @@ def _ingest_source(spark: SparkSession, settings: Settings, catalog: Catalog, c:
     # optimizer then sees a cached leaf instead of re-deriving a hundred rule expressions per query.
     checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        return _publish(spark, settings, catalog, c, key, checked, batch_id=batch_id, file_rows=file_rows,
-                        ingested_at=ingested_at, bronze_version=bronze_version, phase=phase)
+        return _publish(spark, settings, catalog, c, key, checked, history, batch_id=batch_id,
+                        file_rows=file_rows, ingested_at=ingested_at, bronze_version=bronze_version, phase=phase)
     finally:
         checked.unpersist()
 
 
 def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: SourceContract, key: bytes,
-             checked: DataFrame, *, batch_id: str, file_rows: list[dict], ingested_at: datetime,
+             checked: DataFrame, load_history: LoadHistory, *, batch_id: str, file_rows: list[dict], ingested_at: datetime,
              bronze_version: int | None, phase: "_Phases") -> SourceResult:
     """Counts and batch checks on the checked rows, then quarantine, silver MERGE and reconciliation."""
     v = settings.validation
@@ -319,7 +334,7 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
         problems += file_problems(fr["path"], fr["bytes"], None, fr["rows"], min_rows=v.min_rows_per_file,
                                   require_trailing_newline=False)
     if c.delivery == "events":
-        history, first_date = _daily_history(spark, catalog, c.name)
+        history, first_date = load_history.daily(c.name)
         daily = {d: n for d, n in rows_by_date.items() if first_date is not None or d != min(rows_by_date)}
         typical = sorted(history + list(daily.values()))
         if typical and typical[len(typical) // 2] >= v.row_count_min_typical:
