@@ -7,6 +7,7 @@ strings here: typing belongs to the contract rules, so a bad value is quarantine
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -107,15 +108,15 @@ def first_line(spark: SparkSession, uri: str, limit: int = 1 << 20) -> str:
 
 
 def csv_header(spark: SparkSession, settings: Settings, uri: str) -> list[str]:
+    """Column names from a CSV file's first line, with the same delimiter and quoting as the data read."""
     line = first_line(spark, uri).lstrip("\ufeff")
     if not line:
         return []
-    # Parse the header with Spark's own CSV rules (quotes, delimiter) to agree with the data read.
-    row = spark.createDataFrame([(line,)], "value string").select(
-        F.from_csv("value", ",".join(f"c{i} string" for i in range(line.count(settings.sources.csv.delimiter) + 1)),
-                   {"sep": settings.sources.csv.delimiter, "quote": settings.sources.csv.quote,
-                    "escape": settings.sources.csv.escape}).alias("h")).first()["h"]
-    return [v.strip() if v is not None else "" for v in row]
+    opts = settings.sources.csv
+    escape = None if opts.escape == opts.quote else opts.escape
+    fields = next(csv.reader([line], delimiter=opts.delimiter, quotechar=opts.quote, escapechar=escape,
+                             doublequote=opts.escape == opts.quote))
+    return [f.strip() for f in fields]
 
 
 def _clean(col: str):
