@@ -1,7 +1,7 @@
 """Core-banking feeds: the KYC customer master, the product catalogue, accounts, transactions, fund NAVs."""
 
 from pipelines.contracts.model import Column as C
-from pipelines.contracts.model import SourceContract
+from pipelines.contracts.model import UPDATED_AT, SourceContract
 
 CURRENCIES = ("CNY", "USD", "EUR", "HKD", "GBP", "JPY")
 SEGMENTS = ("MASS", "AFFLUENT", "PRIVATE", "SME")
@@ -53,7 +53,7 @@ customers = SourceContract(
         C("firm_id", "string", "For SME customers, the firm in the supply-chain feed.", pattern=r"F\d{8}"),
         C("onboarding_date", "date", "Date the relationship started.", nullable=False, event_time=True),
         C("status", "string", "Relationship status.", nullable=False, allowed=("ACTIVE", "CLOSED")),
-        C("updated_at", "timestamp", "When this version of the record was produced.", nullable=False, event_time=True),
+        UPDATED_AT,
     ),
 )
 
@@ -79,7 +79,7 @@ products = SourceContract(
         C("term_months", "int", "Term for time deposits, loans and closed-end funds.", min=0, max=480),
         C("launch_date", "date", "Date the product was first offered.", nullable=False, event_time=True),
         C("status", "string", "Offered or retired.", nullable=False, allowed=("ACTIVE", "RETIRED")),
-        C("updated_at", "timestamp", "When this version of the record was produced.", nullable=False, event_time=True),
+        UPDATED_AT,
     ),
 )
 
@@ -113,7 +113,7 @@ accounts = SourceContract(
         C("units", "decimal(18,6)", "Units held of a fund or wealth product.", min=0),
         C("cost_basis", "decimal(18,2)", "Total purchase cost of the units held.", min=0),
         C("status", "string", "Account status.", nullable=False, allowed=("ACTIVE", "DORMANT", "OVERDUE", "CLOSED")),
-        C("updated_at", "timestamp", "When this version of the record was produced.", nullable=False, event_time=True),
+        UPDATED_AT,
     ),
 )
 
@@ -146,7 +146,7 @@ transactions = SourceContract(
         C("device_id", "string", "Device fingerprint for digital channels."),
         C("balance_after", "decimal(18,2)", "Account balance after posting."),
         C("status", "string", "Posting status.", nullable=False, allowed=("POSTED", "REVERSED", "DECLINED")),
-        C("updated_at", "timestamp", "When this version of the record was produced.", nullable=False, event_time=True),
+        UPDATED_AT,
     ),
 )
 

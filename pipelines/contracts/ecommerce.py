@@ -1,7 +1,7 @@
 """E-commerce partner feeds, linked to bank customers only through pseudonymised phone and e-mail."""
 
 from pipelines.contracts.model import Column as C
-from pipelines.contracts.model import SourceContract
+from pipelines.contracts.model import UPDATED_AT, SourceContract
 
 ECOM_CATEGORIES = (
     "ELECTRONICS", "FASHION", "GROCERY", "HOME", "BEAUTY", "TRAVEL", "EDUCATION", "SPORTS", "BABY", "LUXURY",
@@ -29,7 +29,7 @@ ecommerce_orders = SourceContract(
         C("payment_method", "string", "How it was paid.", nullable=False,
           allowed=("CARD", "WALLET", "BANK_TRANSFER", "CASH_ON_DELIVERY")),
         C("status", "string", "Order status.", nullable=False, allowed=("COMPLETED", "CANCELLED", "RETURNED")),
-        C("updated_at", "timestamp", "When this version of the record was produced.", nullable=False, event_time=True),
+        UPDATED_AT,
     ),
 )
 

@@ -1,7 +1,7 @@
 """Marketing feeds: offers made to customers and what came of them."""
 
 from pipelines.contracts.model import Column as C
-from pipelines.contracts.model import SourceContract
+from pipelines.contracts.model import UPDATED_AT, SourceContract
 
 campaign_responses = SourceContract(
     name="campaign_responses",
@@ -22,6 +22,6 @@ campaign_responses = SourceContract(
         C("responded", "boolean", "Customer responded (clicked, called back, visited).", nullable=False),
         C("converted", "boolean", "Customer took the product.", nullable=False),
         C("response_ts", "timestamp", "When the customer responded.", event_time=True),
-        C("updated_at", "timestamp", "When this version of the record was produced.", nullable=False, event_time=True),
+        UPDATED_AT,
     ),
 )

@@ -97,3 +97,8 @@ class SourceContract:
     def spark_ddl(self) -> str:
         """The typed schema as a DDL string, with silver names (tokens for PII)."""
         return ", ".join(f"`{c.silver_name}` {'string' if c.pii else c.type}" for c in self.columns)
+
+
+# The column most feeds carry to order versions of one record (the contracts' version_column).
+UPDATED_AT = Column("updated_at", "timestamp", "When this version of the record was produced.", nullable=False,
+                    event_time=True)

@@ -1,7 +1,7 @@
 """Outcome feeds. They arrive later than the events they judge, which models must respect."""
 
 from pipelines.contracts.model import Column as C
-from pipelines.contracts.model import SourceContract
+from pipelines.contracts.model import UPDATED_AT, SourceContract
 
 fraud_labels = SourceContract(
     name="fraud_labels",
@@ -38,6 +38,6 @@ aml_cases = SourceContract(
           allowed=("STRUCTURING", "FAN_IN", "FAN_OUT", "ROUND_TRIPPING", "PASS_THROUGH", "DORMANT_REACTIVATION",
                    "OTHER")),
         C("outcome", "string", "Where the case stands.", nullable=False, allowed=("OPEN", "DISMISSED", "REPORTED")),
-        C("updated_at", "timestamp", "When this version of the record was produced.", nullable=False, event_time=True),
+        UPDATED_AT,
     ),
 )

@@ -1,7 +1,7 @@
 """Service feeds: contacts, complaints and satisfaction surveys."""
 
 from pipelines.contracts.model import Column as C
-from pipelines.contracts.model import SourceContract
+from pipelines.contracts.model import UPDATED_AT, SourceContract
 
 interactions = SourceContract(
     name="interactions",
@@ -28,6 +28,6 @@ interactions = SourceContract(
         C("resolved_ts", "timestamp", "When the complaint was resolved.", event_time=True),
         C("satisfaction_score", "int", "Survey score 1 (worst) to 5.", min=1, max=5),
         C("employee_id", "string", "Employee who handled it."),
-        C("updated_at", "timestamp", "When this version of the record was produced.", nullable=False, event_time=True),
+        UPDATED_AT,
     ),
 )

@@ -1,7 +1,7 @@
 """Supply-chain feeds: SME customers' firms, their trading partners, and the invoices between them."""
 
 from pipelines.contracts.model import Column as C
-from pipelines.contracts.model import SourceContract
+from pipelines.contracts.model import UPDATED_AT, SourceContract
 
 firms = SourceContract(
     name="firms",
@@ -24,7 +24,7 @@ firms = SourceContract(
         C("employee_count", "int", "Employees.", min=0),
         C("customer_id", "string", "The bank customer this firm is, if it banks here.",
           references="customers.customer_id"),
-        C("updated_at", "timestamp", "When this version of the record was produced.", nullable=False, event_time=True),
+        UPDATED_AT,
     ),
 )
 
@@ -46,6 +46,6 @@ invoices = SourceContract(
         C("amount", "decimal(18,2)", "Invoice amount.", nullable=False, min=0),
         C("currency", "string", "Invoice currency.", nullable=False, allowed=("CNY", "USD", "EUR", "HKD")),
         C("status", "string", "Invoice status.", nullable=False, allowed=("ISSUED", "PAID", "OVERDUE", "CANCELLED")),
-        C("updated_at", "timestamp", "When this version of the record was produced.", nullable=False, event_time=True),
+        UPDATED_AT,
     ),
 )
