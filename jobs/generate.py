@@ -11,7 +11,7 @@ import math
 import time
 from datetime import date
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.config import Settings
@@ -55,10 +55,14 @@ def generate(spark: SparkSession, settings: Settings, *, out: str | None = None,
         fmt = settings.sources.formats.get(source, CONTRACTS[source].format)
         formats[source] = fmt
         path = f"{landing}/{source}"
-        write_extract(spark, df, path, fmt, settings, bulk_date=params.bulk_date,
+        # rows counted as they are written (one row, one record: CSV and JSON text is quoted, never split)
+        written = Observation(f"written_{source}")
+        write_extract(spark, df.observe(written, F.count(F.lit(1)).alias("n")), path, fmt, settings,
+                      bulk_date=params.bulk_date,
                       bulk_files=_bulk_files(bank, source, spark, params.max_records_per_file),
                       max_records=params.max_records_per_file)
-        rows[source], files[source] = count_written(spark, path, fmt)
+        files[source] = len(_data_files(spark, path))
+        rows[source] = int(written.get["n"]) if files[source] else 0
         seconds[source] = round(time.time() - t0, 1)
         log.info("wrote %s: %d rows in %d files", source, rows[source], files[source])
     t0 = time.time()

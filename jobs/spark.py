@@ -56,6 +56,10 @@ def delta_defaults(settings: Settings) -> dict[str, str]:
         # Contract checks put a hundred CASE expressions in one projection; inferring filter constraints
         # over them takes the optimizer minutes (exponential in aliases) and buys nothing here.
         "spark.sql.constraintPropagation.enabled": "false",
+        # Whole-stage code for those wide projections (and the generator's) compiles to methods above
+        # HotSpot's 8000-byte JIT limit, which then run interpreted, ~5x slower; at this limit Spark falls
+        # back to per-expression code whose small methods the JIT compiles.
+        "spark.sql.codegen.hugeMethodLimit": "8000",
     }
 
 

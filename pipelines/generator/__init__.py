@@ -25,6 +25,7 @@ from pipelines.generator.marketing import campaign_responses_landing
 from pipelines.generator.nav import nav_prices_landing
 from pipelines.generator.params import GeneratorParams
 from pipelines.generator.products import products_landing
+from pipelines.generator.randomness import sql_col
 from pipelines.generator.service import interactions_landing
 from pipelines.generator.supply_chain import firms_landing, invoices_landing, partner_pairs
 from pipelines.generator.transactions import TXN_COLS, regular_transactions, scheduled_transactions, transactions_landing
@@ -52,8 +53,8 @@ class SyntheticBank:
 def conform(df: DataFrame, source: str) -> DataFrame:
     """The contract's columns, in its order and with its types, plus extract_date."""
     c = CONTRACTS[source]
-    return df.select(*[F.col(col.name).cast(col.type).alias(col.name) for col in c.columns],
-                     F.col(EXTRACT_DATE).cast("date").alias(EXTRACT_DATE))
+    return df.select(*[sql_col(col.name).cast(col.type).alias(col.name) for col in c.columns],
+                     sql_col(EXTRACT_DATE).cast("date").alias(EXTRACT_DATE))
 
 
 def generate_bank(spark: SparkSession, params: GeneratorParams, sources: list[str] | None = None,
@@ -119,16 +120,16 @@ def _generate_bank(spark: SparkSession, params: GeneratorParams, sources, with_t
 
 
 def _affinity_truth(pop: DataFrame) -> DataFrame:
-    cats = F.create_map(*[x for c in PRODUCT_CATEGORIES for x in (F.lit(c), F.col(aff_col(c)))])
+    cats = F.create_map(*[x for c in PRODUCT_CATEGORIES for x in (F.lit(c), sql_col(aff_col(c)))])
     return pop.select("customer_id", "life_stage", "affinity_group", cats.alias("category_affinity"),
-                      *[F.col(aff_col(c)) for c in PRODUCT_CATEGORIES])
+                      *[sql_col(aff_col(c)) for c in PRODUCT_CATEGORIES])
 
 
 def _churn_truth(pop: DataFrame, ctx: Context) -> DataFrame:
     t = ctx.t
-    return pop.where(F.col("churn_day").isNotNull()).select(
-        "customer_id", t.date(F.col("churn_start_day")).alias("churn_start_date"),
-        t.date(F.col("churn_day")).alias("churn_date"), F.col("churn_kind").alias("kind"))
+    return pop.where(sql_col("churn_day").isNotNull()).select(
+        "customer_id", t.date(sql_col("churn_start_day")).alias("churn_start_date"),
+        t.date(sql_col("churn_day")).alias("churn_date"), sql_col("churn_kind").alias("kind"))
 
 
 __all__ = ["BIG_SOURCES", "EXTRACT_DATE", "EXPECTED_RULE", "FAULT_KINDS", "GeneratorParams", "SyntheticBank", "conform", "generate_bank"]

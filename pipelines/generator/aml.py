@@ -7,7 +7,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.generator.context import AML_TYPOLOGIES, RT_MEMBERS, Context, account_id, customer_id
-from pipelines.generator.randomness import scrambled_id
+from pipelines.generator.randomness import scrambled_id, sql_col
 from pipelines.generator.transactions import BANKS, KIND_AML, external_account, txn_ids
 
 THRESHOLD = 50_000
@@ -18,43 +18,43 @@ WINDOW_DAYS = {"STRUCTURING": 14, "FAN_IN": 5, "FAN_OUT": 5, "ROUND_TRIPPING": 4
 def _cases(spark: SparkSession, pop: DataFrame, ctx: Context) -> DataFrame:
     p, d = ctx.p, ctx.d
     na = p.cases_per_typology
-    cases = spark.range(len(AML_TYPOLOGIES) * na).select(F.col("id").alias("case_group"))
-    g = F.col("case_group")
+    cases = spark.range(len(AML_TYPOLOGIES) * na).select(sql_col("id").alias("case_group"))
+    g = sql_col("case_group")
     typ = F.element_at(F.array(*[F.lit(x) for x in AML_TYPOLOGIES]), (F.floor(g / na) + 1).cast("int"))
     cases = cases.select("*", typ.alias("typology"), F.pmod(g, F.lit(na)).alias("case"))
     idx = F.lit(None)
     for ty in AML_TYPOLOGIES:
-        idx = F.when(F.col("typology") == ty, ctx.member_idx(ty, F.col("case"), 0)).otherwise(idx)
+        idx = F.when(sql_col("typology") == ty, ctx.member_idx(ty, sql_col("case"), 0)).otherwise(idx)
     cases = cases.select("*", idx.alias("idx"))
-    length = F.element_at(F.create_map(*[x for k, v in WINDOW_DAYS.items() for x in (F.lit(k), F.lit(v))]), F.col("typology"))
+    length = F.element_at(F.create_map(*[x for k, v in WINDOW_DAYS.items() for x in (F.lit(k), F.lit(v))]), sql_col("typology"))
     lo = max(0, p.days // 5)
     hi = F.greatest(F.lit(lo), F.lit(p.last_day - 1) - length)
     start = F.lit(lo) + F.floor(d.u("aml_start", g) * (hi - lo + 1))
     dormant = pop.select("idx", "dormant_until")
     cases = cases.join(F.broadcast(dormant.join(F.broadcast(cases.select("idx")), "idx")), "idx", "left")
-    start = F.when(F.col("typology") == "DORMANT_REACTIVATION", F.col("dormant_until")).otherwise(start)
-    hops = F.when(F.col("typology") == "ROUND_TRIPPING", d.between(2, RT_MEMBERS, "rt_hops", g))
+    start = F.when(sql_col("typology") == "DORMANT_REACTIVATION", sql_col("dormant_until")).otherwise(start)
+    hops = F.when(sql_col("typology") == "ROUND_TRIPPING", d.between(2, RT_MEMBERS, "rt_hops", g))
     return cases.select("*", start.cast("int").alias("start_day"), length.alias("length"), hops.alias("hops"))
 
 
 def _member(ctx: Context, k: Column) -> Column:
-    return ctx.member_idx("ROUND_TRIPPING", F.col("case"), F.pmod(k, F.col("hops")))
+    return ctx.member_idx("ROUND_TRIPPING", sql_col("case"), F.pmod(k, sql_col("hops")))
 
 
 def aml_transactions(spark: SparkSession, pop: DataFrame, ctx: Context) -> DataFrame:
     """The typologies' transactions in the internal layout, with case columns kept for the truth."""
     p, d = ctx.p, ctx.d
     c = _cases(spark, pop, ctx)
-    g, ty = F.col("case_group"), F.col("typology")
+    g, ty = sql_col("case_group"), sql_col("typology")
     n = (F.when(ty == "STRUCTURING", d.between(6, 12, "st_n", g))
          .when(ty.isin("FAN_IN", "FAN_OUT"), d.between(15, 30, "fan_n", g) + 1)
-         .when(ty == "ROUND_TRIPPING", F.col("hops") * 2)
+         .when(ty == "ROUND_TRIPPING", sql_col("hops") * 2)
          .when(ty == "PASS_THROUGH", d.between(3, 5, "pt_n", g) * 2)
          .otherwise(d.between(6, 10, "dr_n", g)))
     x = c.select("*", F.explode(F.sequence(F.lit(0), n - 1)).alias("j"), n.alias("n"))
-    j, key = F.col("j"), (g, F.col("j"))
-    start = F.col("start_day").cast("long") * 86400 + 9 * 3600
-    span = F.col("length").cast("long") * 86400 - 12 * 3600
+    j, key = sql_col("j"), (g, sql_col("j"))
+    start = sql_col("start_day").cast("long") * 86400 + 9 * 3600
+    span = sql_col("length").cast("long") * 86400 - 12 * 3600
     hop = F.floor(j / 2)
     side_in = F.pmod(j, F.lit(2)) == 1          # round tripping and pass-through: pairs of (out, in) / (in, out)
     pair_lag = d.between(24 * 3600, 72 * 3600, "pt_lag", g, hop)
@@ -68,12 +68,12 @@ def aml_transactions(spark: SparkSession, pop: DataFrame, ctx: Context) -> DataF
                .otherwise(start + F.floor(d.u("dr_t", *key) * span).cast("long")))
     # round tripping: transfer `hop` goes from member hop to member hop+1 (mod hops); even j = the debit
     rt_from, rt_to = _member(ctx, hop), _member(ctx, hop + 1)
-    idx = F.when(ty == "ROUND_TRIPPING", F.when(side_in, rt_to).otherwise(rt_from)).otherwise(F.col("idx"))
+    idx = F.when(ty == "ROUND_TRIPPING", F.when(side_in, rt_to).otherwise(rt_from)).otherwise(sql_col("idx"))
     cp_idx = F.when(side_in, rt_from).otherwise(rt_to)
     rt_amount = d.lognormal(300_000, 0.5, "rt_amt", g) * F.pow(F.lit(0.985), hop)
     pt_amount = d.lognormal(250_000, 0.5, "pt_amt", g, hop)
     amount = (F.when(ty == "STRUCTURING", THRESHOLD - 5000 + 100 * d.below(50, "st_amt", *key))
-              .when(ty.isin("FAN_IN", "FAN_OUT") & (j == 0), (F.col("n") - 1) * 8000.0)
+              .when(ty.isin("FAN_IN", "FAN_OUT") & (j == 0), (sql_col("n") - 1) * 8000.0)
               .when(ty.isin("FAN_IN", "FAN_OUT"), d.lognormal(8000, 0.5, "fan_amt", *key))
               .when(ty == "ROUND_TRIPPING", rt_amount)
               .when(ty == "PASS_THROUGH", F.when(side_in, pt_amount * (0.985 + 0.01 * d.u("pt_keep", g, hop))).otherwise(pt_amount))
@@ -106,7 +106,7 @@ def aml_transactions(spark: SparkSession, pop: DataFrame, ctx: Context) -> DataF
         F.lit("CN").alias("country"),
         F.when(digital, scrambled_id("D", idx.cast("long") * 4 + d.below(2, "aml_dev", *key), 12)).alias("device_id"),
         F.round(balance, 2).alias("balance_after"), F.lit("POSTED").alias("status"), F.lit(True).alias("special"),
-        g.alias("case_group"), ty.alias("typology"), F.col("idx").alias("subject_idx"), "hops", "case",
+        g.alias("case_group"), ty.alias("typology"), sql_col("idx").alias("subject_idx"), "hops", "case",
     )
 
 
@@ -115,12 +115,12 @@ def aml_truth(aml: DataFrame, ctx: Context) -> DataFrame:
     x = txn_ids(aml)
     agg = x.groupBy("case_group", "typology", "subject_idx", "hops", "case").agg(
         F.sort_array(F.collect_list("txn_id")).alias("txn_ids"), F.min("abs_sec").alias("s"), F.max("abs_sec").alias("e"))
-    path = F.when(F.col("typology") == "ROUND_TRIPPING", F.transform(
-        F.sequence(F.lit(0), F.col("hops")), lambda k: customer_id(_member(ctx, k))))
+    path = F.when(sql_col("typology") == "ROUND_TRIPPING", F.transform(
+        F.sequence(F.lit(0), sql_col("hops")), lambda k: customer_id(_member(ctx, k))))
     return agg.select(
-        customer_id(F.col("subject_idx")).alias("customer_id"), "typology",
-        F.concat(F.lit("AG"), F.lpad(F.col("case_group").cast("string"), 5, "0")).alias("case_group"),
-        "txn_ids", t.ts(0, F.col("s")).alias("window_start"), t.ts(0, F.col("e")).alias("window_end"),
+        customer_id(sql_col("subject_idx")).alias("customer_id"), "typology",
+        F.concat(F.lit("AG"), F.lpad(sql_col("case_group").cast("string"), 5, "0")).alias("case_group"),
+        "txn_ids", t.ts(0, sql_col("s")).alias("window_start"), t.ts(0, sql_col("e")).alias("window_end"),
         path.alias("cycle_path"),
     )
 
@@ -128,32 +128,32 @@ def aml_truth(aml: DataFrame, ctx: Context) -> DataFrame:
 def aml_cases_landing(spark: SparkSession, truth: DataFrame, ctx: Context) -> DataFrame:
     """Investigations: a part of the planted cases (mostly reported) and dismissed false alarms."""
     p, t, d = ctx.p, ctx.t, ctx.d
-    planted = truth.select("customer_id", "typology", F.col("case_group").alias("key"),
-                           t.day_of_ts(F.col("window_end")).alias("trigger_day"), F.lit(False).alias("false_alarm"))
-    planted = planted.where(d.bernoulli(0.6, "aml_investigated", F.col("key")))
+    planted = truth.select("customer_id", "typology", sql_col("case_group").alias("key"),
+                           t.day_of_ts(sql_col("window_end")).alias("trigger_day"), F.lit(False).alias("false_alarm"))
+    planted = planted.where(d.bernoulli(0.6, "aml_investigated", sql_col("key")))
     fr = ctx.role_range("AML_FALSE_ALARM")
     false = spark.range(fr.cases).select(
-        customer_id(ctx.roles.index(F.lit(fr.start) + F.col("id"))).alias("customer_id"),
-        d.choice(AML_TYPOLOGIES + ("OTHER",), "false_typ", F.col("id")).alias("typology"),
-        F.concat(F.lit("FA"), F.col("id").cast("string")).alias("key"),
-        d.below(p.days, "false_day", F.col("id")).cast("int").alias("trigger_day"), F.lit(True).alias("false_alarm"))
+        customer_id(ctx.roles.index(F.lit(fr.start) + sql_col("id"))).alias("customer_id"),
+        d.choice(AML_TYPOLOGIES + ("OTHER",), "false_typ", sql_col("id")).alias("typology"),
+        F.concat(F.lit("FA"), sql_col("id").cast("string")).alias("key"),
+        d.below(p.days, "false_day", sql_col("id")).cast("int").alias("trigger_day"), F.lit(True).alias("false_alarm"))
     cases = planted.unionByName(false)
-    key = F.col("key")
-    opened = F.col("trigger_day") + d.between(3, 20, "aml_open", key)
+    key = sql_col("key")
+    opened = sql_col("trigger_day") + d.between(3, 20, "aml_open", key)
     closed = opened + d.between(10, 45, "aml_close", key)
-    outcome = F.when(F.col("false_alarm"), "DISMISSED").otherwise(
+    outcome = F.when(sql_col("false_alarm"), "DISMISSED").otherwise(
         d.weighted((("REPORTED", 0.8), ("DISMISSED", 0.2)), "aml_outcome", key))
     case_num = F.pmod(F.xxhash64(key), F.lit(10**8))
     cases = cases.select("*", opened.alias("opened"), closed.alias("closed"), outcome.alias("final"),
                          scrambled_id("K", case_num, 8).alias("case_id"))
     v = cases.select("*", F.explode(F.array(F.lit(0), F.lit(1))).alias("v"))
-    day = F.when(F.col("v") == 0, F.col("opened")).otherwise(F.col("closed"))
-    v = v.select("*", day.alias("day")).where(F.col("day") <= p.last_day)
-    done = F.col("v") == 1
+    day = F.when(sql_col("v") == 0, sql_col("opened")).otherwise(sql_col("closed"))
+    v = v.select("*", day.alias("day")).where(sql_col("day") <= p.last_day)
+    done = sql_col("v") == 1
     return v.select(
-        "case_id", "customer_id", t.date(F.col("opened")).alias("opened_date"),
-        F.when(done, t.date(F.col("closed"))).alias("closed_date"), "typology",
-        F.when(done, F.col("final")).otherwise("OPEN").alias("outcome"),
-        t.ts(F.col("day"), d.between(8 * 3600, 18 * 3600, "aml_upd", key, F.col("v"))).alias("updated_at"),
-        t.date(t.extract_day(F.col("day"))).alias("extract_date"),
+        "case_id", "customer_id", t.date(sql_col("opened")).alias("opened_date"),
+        F.when(done, t.date(sql_col("closed"))).alias("closed_date"), "typology",
+        F.when(done, sql_col("final")).otherwise("OPEN").alias("outcome"),
+        t.ts(sql_col("day"), d.between(8 * 3600, 18 * 3600, "aml_upd", key, sql_col("v"))).alias("updated_at"),
+        t.date(t.extract_day(sql_col("day"))).alias("extract_date"),
     )

@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 
 from pipelines.contracts.core_banking import PRODUCT_CATEGORIES
 from pipelines.generator.context import Context, customer_id, firm_id_of_customer
-from pipelines.generator.randomness import scrambled_id
+from pipelines.generator.randomness import scrambled_id, sql_col
 
 SURNAMES = ("Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu", "Sun", "Ma", "Zhu",
             "Hu", "Guo", "He", "Lin", "Gao", "Luo", "Zheng", "Liang", "Xie", "Song", "Tang", "Han", "Feng", "Deng")
@@ -105,7 +105,7 @@ def aff_col(cat: str) -> str:
 def population(spark: SparkSession, ctx: Context) -> DataFrame:
     """One row per customer with every latent attribute the other domains draw on (not a landing source)."""
     p, t, d = ctx.p, ctx.t, ctx.d
-    i = F.col("idx")
+    i = sql_col("idx")
     n_branches = max(5, min(999, p.customers // 400))
     n_managers = max(1, min(9999, round(p.customers * 0.35 / 200)))
     base = spark.range(p.customers).withColumnRenamed("id", "idx")
@@ -117,7 +117,7 @@ def population(spark: SparkSession, ctx: Context) -> DataFrame:
         rank_role.alias("role_rank"), ctx.role_of(rank_role).alias("role"),
         (rank_role - ctx.role_start_of(rank_role)).alias("role_slot"),
     )
-    st = F.col("life_stage")
+    st = sql_col("life_stage")
     lo = _by_stage({k: v[0] for k, v in AGE_RANGE.items()}, st)
     hi = _by_stage({k: v[1] for k, v in AGE_RANGE.items()}, st)
     age = lo + F.floor(d.u("age", i) * (hi - lo + 1))
@@ -127,15 +127,15 @@ def population(spark: SparkSession, ctx: Context) -> DataFrame:
     income = F.round(d.lognormal(_by_stage(INCOME_MEDIAN, st), F.when(st == "SME", 1.0).otherwise(0.55), "income", i), -2)
     assets = income * _by_stage(ASSET_MULT, st) * d.lognormal(1.0, 0.9, "assets", i)
     df = df.select("*", income.alias("income"), assets.alias("assets"))
-    segment = (F.when(st == "SME", "SME").when(F.col("assets") > 6_000_000, "PRIVATE")
-               .when(F.col("assets") > 700_000, "AFFLUENT").otherwise("MASS"))
+    segment = (F.when(st == "SME", "SME").when(sql_col("assets") > 6_000_000, "PRIVATE")
+               .when(sql_col("assets") > 700_000, "AFFLUENT").otherwise("MASS"))
     # per-category affinity: group base + life-stage shift + noise, in (0, 1)
     affs = []
     for cat in PRODUCT_CATEGORIES:
         g = None
         for name, prof in AFFINITY_GROUPS.items():
             v = F.lit(prof.get(cat, 0.2 if name != "BUSINESS" else 0.05))
-            g = F.when(F.col("affinity_group") == name, v) if g is None else g.when(F.col("affinity_group") == name, v)
+            g = F.when(sql_col("affinity_group") == name, v) if g is None else g.when(sql_col("affinity_group") == name, v)
         adj = F.lit(0.0)
         for s, m in STAGE_ADJ.items():
             if cat in m:
@@ -147,7 +147,7 @@ def population(spark: SparkSession, ctx: Context) -> DataFrame:
         a = F.when(g <= 0, F.lit(0.0)).otherwise(
             F.least(F.lit(0.98), F.greatest(F.lit(0.02), g + adj + 0.15 * d.normal("aff_" + cat, i))))
         affs.append(F.round(a, 3).alias(aff_col(cat)))
-    risk_score = (_by_stage(RISK_BASE, st) + F.when(F.col("affinity_group") == "INVESTOR", 1).otherwise(0)
+    risk_score = (_by_stage(RISK_BASE, st) + F.when(sql_col("affinity_group") == "INVESTOR", 1).otherwise(0)
                   + F.round(0.8 * d.normal("risk_tol", i)))
     risk_score = F.least(F.lit(5), F.greatest(F.lit(1), risk_score)).cast("int")
     marital = F.when(st == "SME", F.lit(None).cast("string"))
@@ -158,7 +158,7 @@ def population(spark: SparkSession, ctx: Context) -> DataFrame:
     branch_num = 1 + d.below(n_branches, "branch", i)
     city_i = F.pmod(branch_num - 1, F.lit(len(CITIES)))
     managed_p = F.when(segment.isin("AFFLUENT", "PRIVATE", "SME"), 0.95).otherwise(0.2)
-    is_role = F.col("role").isNotNull() & (F.col("role") != "AML_FALSE_ALARM")
+    is_role = sql_col("role").isNotNull() & (sql_col("role") != "AML_FALSE_ALARM")
     churner = (~is_role) & d.bernoulli(p.churn_share, "churn", i)
     churn_day = F.floor(p.days * 0.25 + d.u("churn_day", i) * (p.days * 0.75 - 1)).cast("int")
     df = df.select(
@@ -169,18 +169,18 @@ def population(spark: SparkSession, ctx: Context) -> DataFrame:
         F.when(churner, churn_day - d.between(30, 90, "churn_start", i)).alias("churn_start_day"),
         F.when(churner, d.weighted((("CLOSED", 0.6), ("SILENT", 0.4)), "churn_kind", i)).alias("churn_kind"),
     )
-    married = F.col("marital_status").isin("MARRIED", "DIVORCED", "WIDOWED")
-    wedding_day = F.least(F.lit(-30), F.col("birth_day") + (24 + d.below(9, "wedding_age", i)) * 365 + d.below(365, "wedding", i))
-    tenure_cap = F.least(F.lit(20 * 365), F.greatest(F.lit(60), (F.col("age") - 18) * 365 + 200))
+    married = sql_col("marital_status").isin("MARRIED", "DIVORCED", "WIDOWED")
+    wedding_day = F.least(F.lit(-30), sql_col("birth_day") + (24 + d.below(9, "wedding_age", i)) * 365 + d.below(365, "wedding", i))
+    tenure_cap = F.least(F.lit(20 * 365), F.greatest(F.lit(60), (sql_col("age") - 18) * 365 + 200))
     onboarding_day = -(30 + F.floor(F.pow(d.u("tenure", i), 1.3) * tenure_cap)).cast("int")
     activity = d.lognormal(1.0, 0.5, "activity", i) * _by_stage(ACTIVITY, st) / 1.133
-    dormant_until = F.when(F.col("role") == "DORMANT_REACTIVATION",
+    dormant_until = F.when(sql_col("role") == "DORMANT_REACTIVATION",
                            d.between(max(1, p.days // 2), max(1, p.days - 4), "reactivate", i))
     kyc = F.when(is_role & d.bernoulli(0.3, "kyc_high", i), "HIGH").otherwise(
         d.weighted((("LOW", 0.8), ("MEDIUM", 0.17), ("HIGH", 0.03)), "kyc", i))
-    traveler = d.bernoulli(F.when(F.col("segment").isin("AFFLUENT", "PRIVATE"), 0.3).otherwise(0.07), "traveler", i)
+    traveler = d.bernoulli(F.when(sql_col("segment").isin("AFFLUENT", "PRIVATE"), 0.3).otherwise(0.07), "traveler", i)
     ecom_pref = F.when(st == "SME", 0.05).otherwise(
-        F.greatest(F.lit(0.02), F.least(F.lit(0.7), 0.55 - (F.col("age") - 18) * 0.008 + 0.1 * d.normal("ecom", i))))
+        F.greatest(F.lit(0.02), F.least(F.lit(0.7), 0.55 - (sql_col("age") - 18) * 0.008 + 0.1 * d.normal("ecom", i))))
     df = df.select(
         "*", F.when(married, wedding_day).alias("wedding_day"), onboarding_day.alias("onboarding_day"),
         activity.alias("activity"), dormant_until.alias("dormant_until"), kyc.alias("kyc_risk_rating"),
@@ -195,17 +195,17 @@ def population(spark: SparkSession, ctx: Context) -> DataFrame:
 
 
 def _pii(ctx: Context) -> list[Column]:
-    d, i = ctx.d, F.col("idx")
-    city = F.element_at(F.array(*[F.lit(c[0]) for c in CITIES]), (F.col("city_i") + 1).cast("int"))
-    region = F.element_at(F.array(*[F.lit(c[1]) for c in CITIES]), (F.col("city_i") + 1).cast("int"))
-    districts = F.element_at(F.array(*[F.array(*[F.lit(x) for x in c[2]]) for c in CITIES]), (F.col("city_i") + 1).cast("int"))
+    d, i = ctx.d, sql_col("idx")
+    city = F.element_at(F.array(*[F.lit(c[0]) for c in CITIES]), (sql_col("city_i") + 1).cast("int"))
+    region = F.element_at(F.array(*[F.lit(c[1]) for c in CITIES]), (sql_col("city_i") + 1).cast("int"))
+    districts = F.element_at(F.array(*[F.array(*[F.lit(x) for x in c[2]]) for c in CITIES]), (sql_col("city_i") + 1).cast("int"))
     district = F.element_at(districts, (d.below(4, "district", i) + 1).cast("int"))
-    is_sme = F.col("is_sme")
-    firm_name = F.concat_ws(" ", city, F.col("trade_word"),
+    is_sme = sql_col("is_sme")
+    firm_name = F.concat_ws(" ", city, sql_col("trade_word"),
                             F.element_at(F.create_map(*[x for k, v in INDUSTRY_WORD.items() for x in (F.lit(k), F.lit(v))]),
-                                         F.col("industry")), F.lit("Co., Ltd."))
-    person = F.concat_ws(" ", F.col("surname"), F.col("given_name"))
-    birth = F.date_format(ctx.t.date(F.col("birth_day")), "yyyyMMdd")
+                                         sql_col("industry")), F.lit("Co., Ltd."))
+    person = F.concat_ws(" ", sql_col("surname"), sql_col("given_name"))
+    birth = F.date_format(ctx.t.date(sql_col("birth_day")), "yyyyMMdd")
     retail_id = F.concat(region, F.lpad(F.pmod(F.floor(i / 1000), F.lit(100)).cast("string"), 2, "0"), birth,
                          F.lpad(F.pmod(i, F.lit(1000)).cast("string"), 3, "0"),
                          F.pmod(F.floor(i / 100000), F.lit(10)).cast("string"))
@@ -213,9 +213,9 @@ def _pii(ctx: Context) -> list[Column]:
     sme_id = F.concat(F.lit("91"), region, F.lit("00"), org, F.pmod(i, F.lit(10)).cast("string"))
     phone = F.concat(F.lit("+861"), d.choice(("3", "5", "7", "8", "9"), "phone_prefix", i),
                      F.lpad(F.pmod(i * F.lit(7654321) + F.lit(13579), F.lit(10**9)).cast("string"), 9, "0"))
-    email = F.when(is_sme, F.concat(F.lit("finance."), F.lower(F.col("trade_word")), i.cast("string"), F.lit("@corp.cn"))) \
-        .when(d.bernoulli(F.when(F.col("life_stage") == "RETIREE", 0.35).otherwise(0.05), "no_email", i), F.lit(None)) \
-        .otherwise(F.concat(F.lower(F.col("given_name")), F.lit("."), F.lower(F.col("surname")), i.cast("string"),
+    email = F.when(is_sme, F.concat(F.lit("finance."), F.lower(sql_col("trade_word")), i.cast("string"), F.lit("@corp.cn"))) \
+        .when(d.bernoulli(F.when(sql_col("life_stage") == "RETIREE", 0.35).otherwise(0.05), "no_email", i), F.lit(None)) \
+        .otherwise(F.concat(F.lower(sql_col("given_name")), F.lit("."), F.lower(sql_col("surname")), i.cast("string"),
                             F.lit("@"), d.choice(EMAIL_DOMAINS, "email_domain", i)))
     address = F.concat(F.lit("Building "), (F.floor(i / 2000) + 1).cast("string"), F.lit(", Room "),
                        (F.pmod(i, F.lit(2000)) + 101).cast("string"), F.lit(", "),
@@ -228,45 +228,45 @@ def _pii(ctx: Context) -> list[Column]:
 def customers_landing(pop: DataFrame, ctx: Context) -> DataFrame:
     """The KYC master: everyone in the bulk extract; changes re-sent whole in the extract of their day."""
     p, t, d = ctx.p, ctx.t, ctx.d
-    i = F.col("idx")
+    i = sql_col("idx")
     change_day = F.lit(p.bulk_day + 1) + d.below(max(1, p.daily_days), "cust_change_day", i)
     has_change = F.lit(p.daily_days > 0) & d.bernoulli(0.08, "cust_change", i)
     change_kind = d.weighted((("CONSENT", 0.4), ("ADDRESS", 0.3), ("SEGMENT", 0.15), ("KYC", 0.15)), "cust_change_kind", i)
-    closes = (F.col("churn_kind") == "CLOSED")
+    closes = (sql_col("churn_kind") == "CLOSED")
     versions = F.array(
         F.struct(F.lit(p.bulk_day).alias("day"), F.lit(0).alias("v")),
-        F.struct(F.when(has_change & (~closes | (change_day < F.col("churn_day"))), change_day).alias("day"), F.lit(1).alias("v")),
-        F.struct(F.when(closes & (F.col("churn_day") > p.bulk_day), F.col("churn_day")).alias("day"), F.lit(2).alias("v")),
+        F.struct(F.when(has_change & (~closes | (change_day < sql_col("churn_day"))), change_day).alias("day"), F.lit(1).alias("v")),
+        F.struct(F.when(closes & (sql_col("churn_day") > p.bulk_day), sql_col("churn_day")).alias("day"), F.lit(2).alias("v")),
     )
-    v = pop.select("*", F.explode(versions).alias("ver")).where(F.col("ver.day").isNotNull() & (F.col("ver.day") <= p.last_day))
-    day = F.col("ver.day")
+    v = pop.select("*", F.explode(versions).alias("ver")).where(sql_col("ver.day").isNotNull() & (sql_col("ver.day") <= p.last_day))
+    day = sql_col("ver.day")
     changed = has_change & (day >= change_day)
-    consent = F.when(changed & (change_kind == "CONSENT"), ~F.col("marketing_consent")).otherwise(F.col("marketing_consent"))
+    consent = F.when(changed & (change_kind == "CONSENT"), ~sql_col("marketing_consent")).otherwise(sql_col("marketing_consent"))
     address = F.when(changed & (change_kind == "ADDRESS"),
-                     F.regexp_replace(F.col("address"), "^Building ", "Block ")).otherwise(F.col("address"))
-    segment = F.when(changed & (change_kind == "SEGMENT") & (F.col("segment") == "MASS"), "AFFLUENT") \
-        .when(changed & (change_kind == "SEGMENT") & (F.col("segment") == "AFFLUENT"), "PRIVATE").otherwise(F.col("segment"))
-    kyc = F.when(changed & (change_kind == "KYC"), F.when(F.col("kyc_risk_rating") == "LOW", "MEDIUM").otherwise("HIGH")) \
-        .otherwise(F.col("kyc_risk_rating"))
-    closed = closes & (F.col("churn_day") <= day)
+                     F.regexp_replace(sql_col("address"), "^Building ", "Block ")).otherwise(sql_col("address"))
+    segment = F.when(changed & (change_kind == "SEGMENT") & (sql_col("segment") == "MASS"), "AFFLUENT") \
+        .when(changed & (change_kind == "SEGMENT") & (sql_col("segment") == "AFFLUENT"), "PRIVATE").otherwise(sql_col("segment"))
+    kyc = F.when(changed & (change_kind == "KYC"), F.when(sql_col("kyc_risk_rating") == "LOW", "MEDIUM").otherwise("HIGH")) \
+        .otherwise(sql_col("kyc_risk_rating"))
+    closed = closes & (sql_col("churn_day") <= day)
     # the bulk version was produced some time between onboarding and the bulk date; later ones on their day
-    bulk_upd_day = F.greatest(F.col("onboarding_day"), F.lit(p.bulk_day) - d.below(500, "cust_upd", i))
-    upd_day = F.when(F.col("ver.v") == 0, F.when(closed, F.col("churn_day")).otherwise(bulk_upd_day)).otherwise(day)
-    upd = t.ts(upd_day, d.between(7 * 3600, 22 * 3600, "cust_upd_s", i, F.col("ver.v")))
+    bulk_upd_day = F.greatest(sql_col("onboarding_day"), F.lit(p.bulk_day) - d.below(500, "cust_upd", i))
+    upd_day = F.when(sql_col("ver.v") == 0, F.when(closed, sql_col("churn_day")).otherwise(bulk_upd_day)).otherwise(day)
+    upd = t.ts(upd_day, d.between(7 * 3600, 22 * 3600, "cust_upd_s", i, sql_col("ver.v")))
     return v.select(
         "customer_id",
-        F.when(F.col("is_sme"), "SME").otherwise("RETAIL").alias("customer_type"),
+        F.when(sql_col("is_sme"), "SME").otherwise("RETAIL").alias("customer_type"),
         "full_name", "id_number", "phone", "email", address.alias("address"),
-        t.date(F.col("birth_day")).alias("birth_date"), "gender", "marital_status",
-        t.date(F.col("wedding_day")).alias("wedding_date"), "occupation",
-        F.col("income").alias("annual_income"), "city", segment.alias("segment"),
-        F.concat(F.lit("C"), F.col("risk_score").cast("string")).alias("risk_tolerance"),
+        t.date(sql_col("birth_day")).alias("birth_date"), "gender", "marital_status",
+        t.date(sql_col("wedding_day")).alias("wedding_date"), "occupation",
+        sql_col("income").alias("annual_income"), "city", segment.alias("segment"),
+        F.concat(F.lit("C"), sql_col("risk_score").cast("string")).alias("risk_tolerance"),
         kyc.alias("kyc_risk_rating"), consent.alias("marketing_consent"),
-        F.concat(F.lit("B"), F.lpad(F.col("branch_num").cast("string"), 3, "0")).alias("branch_id"),
-        F.when(F.col("manager_num").isNotNull(),
-               F.concat(F.lit("AM"), F.lpad(F.col("manager_num").cast("string"), 4, "0"))).alias("account_manager_id"),
-        F.when(F.col("is_sme"), firm_id_of_customer(i)).alias("firm_id"),
-        t.date(F.col("onboarding_day")).alias("onboarding_date"),
+        F.concat(F.lit("B"), F.lpad(sql_col("branch_num").cast("string"), 3, "0")).alias("branch_id"),
+        F.when(sql_col("manager_num").isNotNull(),
+               F.concat(F.lit("AM"), F.lpad(sql_col("manager_num").cast("string"), 4, "0"))).alias("account_manager_id"),
+        F.when(sql_col("is_sme"), firm_id_of_customer(i)).alias("firm_id"),
+        t.date(sql_col("onboarding_day")).alias("onboarding_date"),
         F.when(closed, "CLOSED").otherwise("ACTIVE").alias("status"),
         upd.alias("updated_at"), t.date(day).alias("extract_date"),
     )

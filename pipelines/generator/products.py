@@ -8,6 +8,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.generator.context import Context
+from pipelines.generator.randomness import sql_col
 
 ALL = "MASS|AFFLUENT|PRIVATE"
 RICH = "AFFLUENT|PRIVATE"
@@ -76,28 +77,28 @@ def products_landing(spark: SparkSession, ctx: Context) -> DataFrame:
     """The catalogue as of the bulk extract, then re-sent rows: rate changes, a retirement, a launch."""
     p, t, d = ctx.p, ctx.t, ctx.d
     cat = catalogue_frame(spark, ctx)
-    launch_day = t.day_of_date(F.col("launch_date"))
+    launch_day = t.day_of_date(sql_col("launch_date"))
     rate_change_day = F.lit(p.bulk_day + 1) + d.below(max(1, p.daily_days), "prod_rate_day", "product_id")
-    has_rate_change = (F.col("interest_rate").isNotNull() & d.bernoulli(0.35, "prod_rate", "product_id")
+    has_rate_change = (sql_col("interest_rate").isNotNull() & d.bernoulli(0.35, "prod_rate", "product_id")
                        & F.lit(p.daily_days > 0))
     retire_day = F.lit(p.bulk_day + max(1, p.daily_days // 2))
     versions = F.array(
         F.struct(F.greatest(launch_day, F.lit(p.bulk_day)).alias("day"), F.lit(0).alias("v")),
         F.struct(F.when(has_rate_change, rate_change_day).alias("day"), F.lit(1).alias("v")),
-        F.struct(F.when(F.col("product_id") == RETIRED_IN_PERIOD, retire_day).alias("day"), F.lit(2).alias("v")),
+        F.struct(F.when(sql_col("product_id") == RETIRED_IN_PERIOD, retire_day).alias("day"), F.lit(2).alias("v")),
     )
-    v = cat.select("*", F.explode(versions).alias("ver")).where(F.col("ver.day").isNotNull())
-    v = v.where(F.col("ver.day") <= p.last_day)
-    new_rate = F.round(F.col("interest_rate") + d.between(-2, 2, "prod_rate_step", "product_id") * 0.05 + 0.05, 2)
-    rate_now = F.when(has_rate_change & (F.col("ver.day") >= rate_change_day), new_rate).otherwise(F.col("interest_rate"))
-    retired = (F.col("product_id") == RETIRED_IN_PERIOD) & (F.col("ver.day") >= retire_day)
+    v = cat.select("*", F.explode(versions).alias("ver")).where(sql_col("ver.day").isNotNull())
+    v = v.where(sql_col("ver.day") <= p.last_day)
+    new_rate = F.round(sql_col("interest_rate") + d.between(-2, 2, "prod_rate_step", "product_id") * 0.05 + 0.05, 2)
+    rate_now = F.when(has_rate_change & (sql_col("ver.day") >= rate_change_day), new_rate).otherwise(sql_col("interest_rate"))
+    retired = (sql_col("product_id") == RETIRED_IN_PERIOD) & (sql_col("ver.day") >= retire_day)
     status = F.when(retired, "RETIRED").otherwise("ACTIVE")
     # a version's time: launch versions at their launch, bulk versions some time before the bulk date
-    upd_day = F.when(F.col("ver.v") == 0, F.least(F.lit(p.bulk_day), F.greatest(launch_day, F.lit(p.bulk_day) - d.below(400, "prod_upd", "product_id")))).otherwise(F.col("ver.day"))
-    upd = t.ts(upd_day, d.between(3600, 20000, "prod_upd_s", "product_id", F.col("ver.v")))
+    upd_day = F.when(sql_col("ver.v") == 0, F.least(F.lit(p.bulk_day), F.greatest(launch_day, F.lit(p.bulk_day) - d.below(400, "prod_upd", "product_id")))).otherwise(sql_col("ver.day"))
+    upd = t.ts(upd_day, d.between(3600, 20000, "prod_upd_s", "product_id", sql_col("ver.v")))
     out = v.select(
         "product_id", "product_name", "category", "risk_level", "min_age", "max_age", "eligible_segments",
         "min_investment", rate_now.alias("interest_rate"), "term_months", "launch_date", status.alias("status"),
-        upd.alias("updated_at"), t.date(F.col("ver.day")).alias("extract_date"),
+        upd.alias("updated_at"), t.date(sql_col("ver.day")).alias("extract_date"),
     )
     return out

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from pipelines.generator.accounts import instalment, principal, prod_col
 from pipelines.generator.context import Context, account_id, customer_id
-from pipelines.generator.randomness import pick_weighted, scrambled_id
+from pipelines.generator.randomness import pick_weighted, scrambled_id, sql_col
 
 TXN_COLS = ("kind", "num", "customer_id", "account_id", "abs_sec", "amount", "currency", "direction", "txn_type",
             "channel", "merchant_id", "mcc", "counterparty_account", "counterparty_bank", "country", "device_id",
@@ -67,64 +67,64 @@ def _weights_by_index(values, i: Column) -> Column:
 
 
 def current_balance(ctx: Context, *keys) -> Column:
-    base = F.when(F.col("is_sme"), F.col("income") / 25).otherwise(F.col("income") / 10) * F.col("balance_factor")
+    base = F.when(sql_col("is_sme"), sql_col("income") / 25).otherwise(sql_col("income") / 10) * sql_col("balance_factor")
     return F.round(base * F.exp(0.3 * ctx.d.normal("bal_after", *keys)), 2)
 
 
 def regular_transactions(pop: DataFrame, ctx: Context) -> DataFrame:
     """Everyday activity: one explode over each customer's candidate events, thinned by weekday and fade-out."""
     p, t, d = ctx.p, ctx.t, ctx.d
-    i = F.col("idx")
-    active_from = F.coalesce(F.col("dormant_until"), F.lit(0))
-    active_to = F.coalesce(F.col("churn_day") - 1, F.lit(p.last_day))
+    i = sql_col("idx")
+    active_from = F.coalesce(sql_col("dormant_until"), F.lit(0))
+    active_to = F.coalesce(sql_col("churn_day") - 1, F.lit(p.last_day))
     span = F.greatest(F.lit(0), active_to - active_from + 1)
-    rate = F.lit(p.txn_per_customer_day) * F.col("activity")
+    rate = F.lit(p.txn_per_customer_day) * sql_col("activity")
     n = F.least(F.lit(MAX_PER_CUSTOMER), F.floor(rate * span * 1.2 + d.u("n_txn", i))).cast("int")
     base = pop.select("*", active_from.alias("active_from"), span.alias("span"), n.alias("n"))
-    base = base.where(F.col("n") > 0)
-    x = base.select("*", F.explode(F.sequence(F.lit(0), F.col("n") - 1)).alias("k"))
-    k = F.col("k")
-    day = F.col("active_from") + F.floor(d.u("t_day", i, k) * F.col("span")).cast("int")
+    base = base.where(sql_col("n") > 0)
+    x = base.select("*", F.explode(F.sequence(F.lit(0), sql_col("n") - 1)).alias("k"))
+    k = sql_col("k")
+    day = sql_col("active_from") + F.floor(d.u("t_day", i, k) * sql_col("span")).cast("int")
     dow = t.dow(day)
-    w = F.when(F.col("is_sme"), _weights_by_index(DOW_SME, dow)).otherwise(_weights_by_index(DOW_RETAIL, dow))
-    fade = F.when(F.col("churn_start_day").isNotNull() & (day > F.col("churn_start_day")),
-                  (F.col("churn_day") - day) / F.greatest(F.lit(1), F.col("churn_day") - F.col("churn_start_day"))
+    w = F.when(sql_col("is_sme"), _weights_by_index(DOW_SME, dow)).otherwise(_weights_by_index(DOW_RETAIL, dow))
+    fade = F.when(sql_col("churn_start_day").isNotNull() & (day > sql_col("churn_start_day")),
+                  (sql_col("churn_day") - day) / F.greatest(F.lit(1), sql_col("churn_day") - sql_col("churn_start_day"))
                   ).otherwise(F.lit(1.0))
     x = x.select("*", day.alias("day")).where(d.u("t_accept", i, k) < w * fade)
-    day = F.col("day")
-    ttype = F.when(F.col("is_sme"), d.weighted(SME_TYPES, "t_type", i, k)).otherwise(d.weighted(RETAIL_TYPES, "t_type", i, k))
-    hour = F.when(F.col("is_sme"), pick_weighted(d.u("t_hour", i, k), list(enumerate(HOURS_SME)))) \
+    day = sql_col("day")
+    ttype = F.when(sql_col("is_sme"), d.weighted(SME_TYPES, "t_type", i, k)).otherwise(d.weighted(RETAIL_TYPES, "t_type", i, k))
+    hour = F.when(sql_col("is_sme"), pick_weighted(d.u("t_hour", i, k), list(enumerate(HOURS_SME)))) \
         .otherwise(pick_weighted(d.u("t_hour", i, k), list(enumerate(HOURS_RETAIL))))
     mcc_col = pick_weighted(d.u("t_mcc", i, k), [(m[0], m[1]) for m in MCCS])
     x = x.select("*", ttype.alias("txn_type"), (day.cast("long") * 86400 + hour * 3600 + d.below(3600, "t_sec", i, k)).alias("abs_sec"),
                  F.when(ttype == "CARD_PURCHASE", mcc_col).alias("mcc"))
-    tt, mcc = F.col("txn_type"), F.col("mcc")
+    tt, mcc = sql_col("txn_type"), sql_col("mcc")
     med = F.element_at(F.create_map(*[x for m in MCCS for x in (F.lit(m[0]), F.lit(float(m[2])))]), mcc)
     sig = F.element_at(F.create_map(*[x for m in MCCS for x in (F.lit(m[0]), F.lit(float(m[3])))]), mcc)
-    affl = F.least(F.lit(3.0), F.greatest(F.lit(0.5), F.pow(F.col("income") / 150_000, 0.3)))
+    affl = F.least(F.lit(3.0), F.greatest(F.lit(0.5), F.pow(sql_col("income") / 150_000, 0.3)))
     z = d.normal("t_amt", i, k)
     amount = (F.when(tt == "CARD_PURCHASE", med * F.exp(sig * z) * affl)
               .when(tt.isin("TRANSFER_OUT", "TRANSFER_IN"),
-                    F.when(F.col("is_sme"), F.col("income") / 300 * F.exp(1.0 * z)).otherwise(2000 * affl * F.exp(1.1 * z)))
-              .when(tt == "BILL_PAYMENT", 250 * F.exp(0.6 * z) * F.when(F.col("is_sme"), 8).otherwise(1))
+                    F.when(sql_col("is_sme"), sql_col("income") / 300 * F.exp(1.0 * z)).otherwise(2000 * affl * F.exp(1.1 * z)))
+              .when(tt == "BILL_PAYMENT", 250 * F.exp(0.6 * z) * F.when(sql_col("is_sme"), 8).otherwise(1))
               .when(tt == "CASH_WITHDRAWAL", F.greatest(F.lit(100.0), F.round(800 * affl * F.exp(0.6 * z), -2)))
               .when(tt == "CASH_DEPOSIT", F.greatest(F.lit(100.0), F.round(3000 * affl * F.exp(0.8 * z), -2)))
               .when(tt == "FEE", 15 * F.exp(0.8 * z))
               .when(tt.isin("FUND_PURCHASE", "FUND_REDEMPTION"), F.greatest(F.lit(100.0), F.round(15000 * affl * F.exp(0.8 * z), -2)))
               .otherwise(30 * F.exp(z)))
     # travellers spend abroad during one trip of ten days
-    trip_start = d.below(F.greatest(F.lit(1), F.col("span")), "trip", i) + F.col("active_from")
+    trip_start = d.below(F.greatest(F.lit(1), sql_col("span")), "trip", i) + sql_col("active_from")
     abroad = (tt == "CARD_PURCHASE") & (
-        (F.col("traveler") & (day >= trip_start) & (day < trip_start + 10) & d.bernoulli(0.8, "t_abroad", i, k))
+        (sql_col("traveler") & (day >= trip_start) & (day < trip_start + 10) & d.bernoulli(0.8, "t_abroad", i, k))
         | d.bernoulli(0.003, "t_abroad_rare", i, k))
     dest = d.below(len(FOREIGN), "trip_dest", i) + 1
     country = F.when(abroad, F.element_at(F.array(*[F.lit(c) for c, _ in FOREIGN]), dest.cast("int"))).otherwise("CN")
     ccy = F.when(abroad, F.element_at(F.array(*[F.lit(c) for _, c in FOREIGN]), dest.cast("int"))).otherwise("CNY")
-    ecom = (tt == "CARD_PURCHASE") & ((mcc == "5399") | d.bernoulli(F.col("ecom_pref"), "t_ecom", i, k))
+    ecom = (tt == "CARD_PURCHASE") & ((mcc == "5399") | d.bernoulli(sql_col("ecom_pref"), "t_ecom", i, k))
     u_ch = d.u("t_channel", i, k)
     channel = (F.when(tt == "CARD_PURCHASE", F.when(ecom, "ECOM").otherwise("POS"))
                .when(tt.isin("TRANSFER_OUT", "TRANSFER_IN"),
-                     F.when(F.col("is_sme"), pick_weighted(u_ch, (("ONLINE", .6), ("BRANCH", .2), ("MOBILE", .2))))
+                     F.when(sql_col("is_sme"), pick_weighted(u_ch, (("ONLINE", .6), ("BRANCH", .2), ("MOBILE", .2))))
                      .otherwise(pick_weighted(u_ch, (("MOBILE", .6), ("ONLINE", .25), ("BRANCH", .15)))))
                .when(tt == "BILL_PAYMENT", pick_weighted(u_ch, (("MOBILE", .7), ("ONLINE", .3))))
                .when(tt == "CASH_WITHDRAWAL", pick_weighted(u_ch, (("ATM", .8), ("BRANCH", .2))))
@@ -137,17 +137,17 @@ def regular_transactions(pop: DataFrame, ctx: Context) -> DataFrame:
     own = is_transfer & d.bernoulli(0.25, "t_own", i, k)
     contact = F.pmod(i + 1 + d.below(p.customers - 1, "contact", i, d.below(5, "t_contact", i, k)), F.lit(p.customers))
     payee = d.below(8, "t_payee", i, k)
-    on_card = (tt == "CARD_PURCHASE") & F.col(prod_col("CREDIT_CARD")).isNotNull() & d.bernoulli(0.65, "t_on_card", i, k)
+    on_card = (tt == "CARD_PURCHASE") & sql_col(prod_col("CREDIT_CARD")).isNotNull() & d.bernoulli(0.65, "t_on_card", i, k)
     acct = F.when(on_card, account_id(i, "CREDIT_CARD")).otherwise(account_id(i, "CURRENT"))
     cp_acct = (F.when(own, account_id(contact, "CURRENT"))
                .when(is_transfer, external_account(d, i, payee))
                .when(tt == "BILL_PAYMENT", F.concat(F.lit("9558****"), F.lpad(d.below(40, "biller", i, k).cast("string"), 4, "0")))
-               .when(tt.isin("FUND_PURCHASE", "FUND_REDEMPTION") & F.col(prod_col("FUND")).isNotNull(), account_id(i, "FUND")))
+               .when(tt.isin("FUND_PURCHASE", "FUND_REDEMPTION") & sql_col(prod_col("FUND")).isNotNull(), account_id(i, "FUND")))
     cp_bank = (F.when(own | (tt.isin("FUND_PURCHASE", "FUND_REDEMPTION") & cp_acct.isNotNull()), "OWN")
                .when(is_transfer, F.element_at(F.array(*[F.lit(b) for b in BANKS]), (d.below(len(BANKS), "payee_bank", i, payee) + 1).cast("int")))
                .when(tt == "BILL_PAYMENT", "ICBKCNBJ"))
     digital = channel.isin("ECOM", "MOBILE", "ONLINE")
-    balance = F.when(on_card, F.round(F.col("card_limit") * 0.3 * d.u("t_card_bal", i, k), 2)).otherwise(current_balance(ctx, i, k))
+    balance = F.when(on_card, F.round(sql_col("card_limit") * 0.3 * d.u("t_card_bal", i, k), 2)).otherwise(current_balance(ctx, i, k))
     status = F.when((tt == "CARD_PURCHASE") & d.bernoulli(0.01, "t_declined", i, k), "DECLINED").otherwise("POSTED")
     x = x.select(
         F.lit(KIND_REGULAR).alias("kind"), (i * 10_000 + k).alias("num"), "idx", "customer_id", acct.alias("account_id"),
@@ -159,22 +159,22 @@ def regular_transactions(pop: DataFrame, ctx: Context) -> DataFrame:
         balance.alias("balance_after"), status.alias("status"), own.alias("own"), contact.alias("contact"),
     )
     # a transfer between two of our customers is posted on both accounts
-    x = x.select("*", F.explode(F.when(F.col("own"), F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0)))).alias("side"))
-    m = F.col("side") == 1
-    c = F.col("contact")
+    x = x.select("*", F.explode(F.when(sql_col("own"), F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0)))).alias("side"))
+    m = sql_col("side") == 1
+    c = sql_col("contact")
     return x.select(
-        F.when(m, F.lit(KIND_MIRROR)).otherwise(F.col("kind")).alias("kind"), "num",
-        F.when(m, customer_id(c)).otherwise(F.col("customer_id")).alias("customer_id"),
-        F.when(m, account_id(c, "CURRENT")).otherwise(F.col("account_id")).alias("account_id"),
-        (F.col("abs_sec") + F.when(m, d.between(1, 5, "mirror_lag", F.col("num"))).otherwise(0)).alias("abs_sec"),
+        F.when(m, F.lit(KIND_MIRROR)).otherwise(sql_col("kind")).alias("kind"), "num",
+        F.when(m, customer_id(c)).otherwise(sql_col("customer_id")).alias("customer_id"),
+        F.when(m, account_id(c, "CURRENT")).otherwise(sql_col("account_id")).alias("account_id"),
+        (sql_col("abs_sec") + F.when(m, d.between(1, 5, "mirror_lag", sql_col("num"))).otherwise(0)).alias("abs_sec"),
         "amount", "currency",
-        F.when(m, F.when(F.col("direction") == "DEBIT", "CREDIT").otherwise("DEBIT")).otherwise(F.col("direction")).alias("direction"),
-        F.when(m, F.when(F.col("txn_type") == "TRANSFER_OUT", "TRANSFER_IN").otherwise("TRANSFER_OUT")).otherwise(F.col("txn_type")).alias("txn_type"),
+        F.when(m, F.when(sql_col("direction") == "DEBIT", "CREDIT").otherwise("DEBIT")).otherwise(sql_col("direction")).alias("direction"),
+        F.when(m, F.when(sql_col("txn_type") == "TRANSFER_OUT", "TRANSFER_IN").otherwise("TRANSFER_OUT")).otherwise(sql_col("txn_type")).alias("txn_type"),
         "channel", "merchant_id", "mcc",
-        F.when(m, F.col("account_id")).otherwise(F.col("counterparty_account")).alias("counterparty_account"),
+        F.when(m, sql_col("account_id")).otherwise(sql_col("counterparty_account")).alias("counterparty_account"),
         "counterparty_bank", "country",
-        F.when(m, F.lit(None).cast("string")).otherwise(F.col("device_id")).alias("device_id"),
-        F.when(m, F.round(20_000 * F.exp(0.8 * d.normal("mirror_bal", F.col("num"))), 2)).otherwise(F.col("balance_after")).alias("balance_after"),
+        F.when(m, F.lit(None).cast("string")).otherwise(sql_col("device_id")).alias("device_id"),
+        F.when(m, F.round(20_000 * F.exp(0.8 * d.normal("mirror_bal", sql_col("num"))), 2)).otherwise(sql_col("balance_after")).alias("balance_after"),
         "status", F.lit(False).alias("special"),
     )
 
@@ -185,38 +185,38 @@ SCHEDULED = ("SALARY", "CARD_REPAYMENT", "PERSONAL_LOAN", "MORTGAGE", "SME_LOAN"
 def scheduled_transactions(pop: DataFrame, ctx: Context) -> DataFrame:
     """Monthly salary and pension credits, card and loan repayments, savings interest, SME payroll."""
     p, t, d = ctx.p, ctx.t, ctx.d
-    i = F.col("idx")
+    i = sql_col("idx")
     months = p.days // 28 + 2
     x = pop.select("*", F.explode(F.sequence(F.lit(0), F.lit(months - 1))).alias("m"))
     x = x.select("*", F.explode(F.array(*[F.lit(s) for s in SCHEDULED])).alias("what"))
-    what = F.col("what")
-    month_start = F.add_months(F.trunc(F.lit(p.start_date), "month"), F.col("m"))
-    dom = (F.when(what.isin("SALARY", "PAYROLL"), F.col("payday"))
-           .when(what == "CARD_REPAYMENT", F.least(F.lit(28), F.col("card_statement_dom")))
-           .when(what == "INTEREST", F.lit(21)).otherwise(F.col("loan_due_dom")))
+    what = sql_col("what")
+    month_start = F.add_months(F.trunc(F.lit(p.start_date), "month"), sql_col("m"))
+    dom = (F.when(what.isin("SALARY", "PAYROLL"), sql_col("payday"))
+           .when(what == "CARD_REPAYMENT", F.least(F.lit(28), sql_col("card_statement_dom")))
+           .when(what == "INTEREST", F.lit(21)).otherwise(sql_col("loan_due_dom")))
     date = F.make_date(F.year(month_start), F.month(month_start), dom)
     date = F.when(what == "CARD_REPAYMENT", F.date_add(date, 18)).otherwise(date)
     day = t.day_of_date(date)
     loan_overdue_day = F.when(d.bernoulli(0.05, "overdue", i, what), d.between(-60, p.last_day, "overdue_day", i, what))
-    eligible = (F.when(what == "SALARY", ~F.col("is_sme") & F.col("occupation").isin("EMPLOYEE", "PROFESSIONAL", "CIVIL_SERVANT", "RETIRED"))
-                .when(what == "CARD_REPAYMENT", F.col(prod_col("CREDIT_CARD")).isNotNull())
-                .when(what == "INTEREST", F.col(prod_col("SAVINGS")).isNotNull())
+    eligible = (F.when(what == "SALARY", ~sql_col("is_sme") & sql_col("occupation").isin("EMPLOYEE", "PROFESSIONAL", "CIVIL_SERVANT", "RETIRED"))
+                .when(what == "CARD_REPAYMENT", sql_col(prod_col("CREDIT_CARD")).isNotNull())
+                .when(what == "INTEREST", sql_col(prod_col("SAVINGS")).isNotNull())
                 .otherwise(F.coalesce(
                     F.element_at(F.create_map(*[x for c in ("PERSONAL_LOAN", "MORTGAGE", "SME_LOAN", "PAYROLL")
-                                                for x in (F.lit(c), F.col(prod_col(c)))]), what).isNotNull(), F.lit(False))))
-    active_from = F.coalesce(F.col("dormant_until"), F.lit(0))
-    active_to = F.coalesce(F.col("churn_day") - 1, F.lit(p.last_day))
+                                                for x in (F.lit(c), sql_col(prod_col(c)))]), what).isNotNull(), F.lit(False))))
+    active_from = F.coalesce(sql_col("dormant_until"), F.lit(0))
+    active_to = F.coalesce(sql_col("churn_day") - 1, F.lit(p.last_day))
     paid = ~(what.isin("PERSONAL_LOAN", "MORTGAGE", "SME_LOAN") & loan_overdue_day.isNotNull() & (day >= loan_overdue_day))
     x = x.where(eligible & (day >= active_from) & (day <= active_to) & (day >= 0) & paid)
     day = t.day_of_date(date)
     loan_prod = F.element_at(F.create_map(*[x for c in ("PERSONAL_LOAN", "MORTGAGE", "SME_LOAN")
-                                            for x in (F.lit(c), F.col(prod_col(c)))]), what)
-    amount = (F.when(what == "SALARY", F.col("income") / 12 * (1 + 0.02 * d.normal("salary", i, F.col("m"))))
-              .when(what == "CARD_REPAYMENT", F.col("card_limit") * (0.05 + 0.3 * d.u("card_rep", i, F.col("m"))))
-              .when(what == "INTEREST", 60_000 * F.col("balance_factor") * 0.011 / 12)
-              .when(what == "PAYROLL", F.col("income") / 12 * 0.25)
+                                            for x in (F.lit(c), sql_col(prod_col(c)))]), what)
+    amount = (F.when(what == "SALARY", sql_col("income") / 12 * (1 + 0.02 * d.normal("salary", i, sql_col("m"))))
+              .when(what == "CARD_REPAYMENT", sql_col("card_limit") * (0.05 + 0.3 * d.u("card_rep", i, sql_col("m"))))
+              .when(what == "INTEREST", 60_000 * sql_col("balance_factor") * 0.011 / 12)
+              .when(what == "PAYROLL", sql_col("income") / 12 * 0.25)
               .otherwise(instalment(principal(what, i, ctx), loan_prod)))
-    hour = F.when(what.isin("SALARY", "PAYROLL", "INTEREST"), F.lit(1)).otherwise(F.lit(8) + d.below(12, "sched_h", i, F.col("m"), what))
+    hour = F.when(what.isin("SALARY", "PAYROLL", "INTEREST"), F.lit(1)).otherwise(F.lit(8) + d.below(12, "sched_h", i, sql_col("m"), what))
     cp_acct = (F.when(what == "CARD_REPAYMENT", account_id(i, "CREDIT_CARD"))
                .when(what.isin("PERSONAL_LOAN", "MORTGAGE", "SME_LOAN"), account_id(i, what))
                .when(what == "SALARY", external_account(d, i, F.lit("employer")))
@@ -227,15 +227,15 @@ def scheduled_transactions(pop: DataFrame, ctx: Context) -> DataFrame:
              .when(what == "INTEREST", "INTEREST").when(what == "PAYROLL", "TRANSFER_OUT").otherwise("LOAN_REPAYMENT"))
     what_i = F.element_at(F.create_map(*[x for k_, s in enumerate(SCHEDULED) for x in (F.lit(s), F.lit(k_))]), what)
     return x.select(
-        F.lit(KIND_SCHEDULED).alias("kind"), (i * 10_000 + F.col("m") * 10 + what_i).alias("num"), "customer_id",
+        F.lit(KIND_SCHEDULED).alias("kind"), (i * 10_000 + sql_col("m") * 10 + what_i).alias("num"), "customer_id",
         account_id(i, "CURRENT").alias("account_id"),
-        (day.cast("long") * 86400 + hour * 3600 + d.below(3600, "sched_s", i, F.col("m"), what)).alias("abs_sec"),
+        (day.cast("long") * 86400 + hour * 3600 + d.below(3600, "sched_s", i, sql_col("m"), what)).alias("abs_sec"),
         F.round(amount, 2).alias("amount"), F.lit("CNY").alias("currency"),
         F.when(ttype.isin(*DEBITS), "DEBIT").otherwise("CREDIT").alias("direction"), ttype.alias("txn_type"),
         F.when(what.isin("CARD_REPAYMENT", "PERSONAL_LOAN", "MORTGAGE", "SME_LOAN"), "MOBILE").otherwise("ONLINE").alias("channel"),
         F.lit(None).cast("string").alias("merchant_id"), F.lit(None).cast("string").alias("mcc"),
         cp_acct.alias("counterparty_account"), cp_bank.alias("counterparty_bank"), F.lit("CN").alias("country"),
-        F.lit(None).cast("string").alias("device_id"), current_balance(ctx, i, F.col("m"), what).alias("balance_after"),
+        F.lit(None).cast("string").alias("device_id"), current_balance(ctx, i, sql_col("m"), what).alias("balance_after"),
         F.lit("POSTED").alias("status"), F.lit(False).alias("special"),
     )
 
@@ -244,35 +244,35 @@ def transactions_landing(all_txns: DataFrame, ctx: Context) -> DataFrame:
     """Ids, times and arrival: late records land 1-3 extracts later; corrections re-sent with a later
     updated_at and status REVERSED. Fraud and AML transactions always arrive on time, uncorrected."""
     p, t, d = ctx.p, ctx.t, ctx.d
-    num = F.col("kind").cast("long") * F.lit(10**11) + F.col("num")
+    num = sql_col("kind").cast("long") * F.lit(10**11) + sql_col("num")
     x = all_txns.select("*", scrambled_id("T", num, 12).alias("txn_id"),
-                        F.floor(F.col("abs_sec") / 86400).cast("int").alias("day"))
-    x = x.where((F.col("day") >= 0) & (F.col("day") <= p.last_day))
-    tid, day = F.col("txn_id"), F.col("day")
-    late = ~F.col("special") & d.bernoulli(p.late_record_share, "late", tid)
+                        F.floor(sql_col("abs_sec") / 86400).cast("int").alias("day"))
+    x = x.where((sql_col("day") >= 0) & (sql_col("day") <= p.last_day))
+    tid, day = sql_col("txn_id"), sql_col("day")
+    late = ~sql_col("special") & d.bernoulli(p.late_record_share, "late", tid)
     lag = F.when(late, d.between(1, 3, "late_lag", tid)).otherwise(F.lit(0))
     ext0 = t.extract_day(day, lag)
-    corr = ~F.col("special") & (F.col("status") == "POSTED") & d.bernoulli(p.correction_share, "correction", tid)
+    corr = ~sql_col("special") & (sql_col("status") == "POSTED") & d.bernoulli(p.correction_share, "correction", tid)
     corr_day = day + lag + d.between(1, 5, "corr_lag", tid)
     corr_ext = F.greatest(corr_day, F.lit(p.bulk_day))
     versions = F.array(F.struct(F.lit(0).alias("v"), ext0.alias("ext")),
                        F.when(corr, F.struct(F.lit(1).alias("v"), corr_ext.alias("ext"))))
     x = x.select("*", lag.alias("lag"), corr_day.alias("corr_day"), F.explode(versions).alias("ver"))
-    x = x.where(F.col("ver").isNotNull() & (F.col("ver.ext") <= p.last_day))
-    ext = F.col("ver.ext")
-    first = F.col("ver.v") == 0
-    upd0 = F.least(F.col("abs_sec") + F.col("lag") * 86400 + d.between(1, 900, "posting", tid), ext.cast("long") * 86400 + 86399)
-    upd1 = F.col("corr_day").cast("long") * 86400 + d.between(3600, 80000, "corr_s", tid)
+    x = x.where(sql_col("ver").isNotNull() & (sql_col("ver.ext") <= p.last_day))
+    ext = sql_col("ver.ext")
+    first = sql_col("ver.v") == 0
+    upd0 = F.least(sql_col("abs_sec") + sql_col("lag") * 86400 + d.between(1, 900, "posting", tid), ext.cast("long") * 86400 + 86399)
+    upd1 = sql_col("corr_day").cast("long") * 86400 + d.between(3600, 80000, "corr_s", tid)
     return x.select(
-        "txn_id", "account_id", "customer_id", t.ts(0, F.col("abs_sec")).alias("txn_ts"), "amount", "currency",
+        "txn_id", "account_id", "customer_id", t.ts(0, sql_col("abs_sec")).alias("txn_ts"), "amount", "currency",
         "direction", "txn_type", "channel", "merchant_id", "mcc", "counterparty_account", "counterparty_bank",
         "country", "device_id", "balance_after",
-        F.when(first, F.col("status")).otherwise(F.lit("REVERSED")).alias("status"),
+        F.when(first, sql_col("status")).otherwise(F.lit("REVERSED")).alias("status"),
         t.ts(0, F.when(first, upd0).otherwise(upd1)).alias("updated_at"), t.date(ext).alias("extract_date"),
     )
 
 
 def txn_ids(df: DataFrame) -> DataFrame:
     """txn_id for rows in the internal layout (for truth tables built from fraud and AML transactions)."""
-    num = F.col("kind").cast("long") * F.lit(10**11) + F.col("num")
+    num = sql_col("kind").cast("long") * F.lit(10**11) + sql_col("num")
     return df.select("*", scrambled_id("T", num, 12).alias("txn_id"))
