@@ -247,3 +247,32 @@ def test_faulty_copy_holds_exactly_the_manifest(spark, bank):
     # the clean landing is untouched
     assert clean.where(F.col("currency") == "XXX").count() == 0
     assert not _read_bytes(spark, _data_files(spark, f"{root}/landing/nav_prices/extract_date={manifest['truncated_file']['extract_date']}")[0]).endswith(b"x")
+
+
+def test_ingestion_rejects_each_injected_fault_with_the_right_reason(spark, bank, tmp_path):
+    """The generator's faulty copy through the real ingestion: every manifest row is caught as it says."""
+    from conftest import settings_for
+    from jobs.errors import BatchFailed
+    from jobs.ingest import ingest
+    from jobs.tables import build_catalog
+
+    settings = settings_for(tmp_path)
+    manifest = {r["fault"]: r for r in spark.read.parquet(f"{bank['root']}/truth/faults").collect()}
+    sources = ["customers", "products", "accounts", "transactions", "nav_prices", "ecommerce_events"]
+    with pytest.raises(BatchFailed) as e:
+        ingest(spark, settings, path=f"{bank['root']}/landing_faulty", sources=sources)
+    results = {r.source: r for r in e.value.results}
+    # Batch-level faults fail their source (and only it) with the expected rule.
+    for fault in ("truncated_file", "renamed_column"):
+        m = manifest[fault]
+        assert results[m["source"]].status == "FAILED"
+        assert any(p.startswith(m["expected_rule"]) for p in results[m["source"]].problems)
+    # Row-level faults land in quarantine, one row per damaged record, under the expected rule.
+    assert results["transactions"].status == "SUCCEEDED"
+    q = build_catalog(settings).read(spark, "ops.quarantine").where("source = 'transactions'")
+    by_rule = {r["rule"]: r["n"] for r in q.groupBy("rule").agg(F.count(F.lit(1)).alias("n")).collect()}
+    row_faults = {k: m for k, m in manifest.items() if m["level"] == "row" and k != "duplicates"}
+    assert by_rule == {m["expected_rule"]: m["rows_affected"] for m in row_faults.values()}
+    # Exact duplicates are dropped and counted, never quarantined.
+    assert results["transactions"].rows_duplicate >= manifest["duplicates"]["rows_affected"]
+    assert results["transactions"].reconciled
