@@ -134,16 +134,3 @@ class Catalog:
         row.update(version=last["version"], updated=last["timestamp"],
                    rows=self.read(spark, name).count())
         return row
-
-
-def with_comments(df: DataFrame, comments: dict[str, str]) -> DataFrame:
-    """Attaches column comments as schema metadata, which Delta keeps with the table schema."""
-    out = df
-    for col, text in comments.items():
-        if col in df.columns:
-            out = out.withMetadata(col, {"comment": text})
-    return out
-
-
-def count_by(df: DataFrame, column: str) -> dict:
-    return {r[0]: r[1] for r in df.groupBy(column).agg(F.count(F.lit(1))).collect()}

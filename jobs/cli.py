@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--date", type=_date, help="business date: take pending extracts up to this date (default: all)")
     i.add_argument("--source", action="append", help="only this source (repeatable); parents are not implied")
     i.add_argument("--path", help="read extracts from this folder (holding <source>/ folders) instead of the "
-                   "landing folder; with one --source, a folder or file of that source")
+                   "landing folder")
 
     add("tables", "list the lake's tables: layer, location, Delta version, rows, last update")
     add("docs", "regenerate docs/ from the code (source contracts)")

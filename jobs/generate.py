@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.config import Settings
+from jobs.hadoop_fs import copy_tree, data_files, delete, fs_path, read_bytes, write_bytes
 from pipelines.contracts import CONTRACTS
 from pipelines.generator import BIG_SOURCES, EXTRACT_DATE, GeneratorParams, SyntheticBank, generate_bank
 from pipelines.generator.faults import (BAD_NUMBER, EXPECTED_RULE, FAULT_COLUMN, FAULT_KINDS, ROW_FAULTS,
@@ -61,13 +62,13 @@ def generate(spark: SparkSession, settings: Settings, *, out: str | None = None,
                       bulk_date=params.bulk_date,
                       bulk_files=_bulk_files(bank, source, spark, params.max_records_per_file),
                       max_records=params.max_records_per_file)
-        files[source] = len(_data_files(spark, path))
+        files[source] = len(data_files(spark, path))
         rows[source] = int(written.get["n"]) if files[source] else 0
         seconds[source] = round(time.time() - t0, 1)
         log.info("wrote %s: %d rows in %d files", source, rows[source], files[source])
     t0 = time.time()
     for name, df in bank.truth.items():
-        _delete(spark, f"{truth}/{name}")
+        delete(spark, f"{truth}/{name}")
         df.write.mode("overwrite").parquet(f"{truth}/{name}")
     seconds["truth"] = round(time.time() - t0, 1)
     manifest = []
@@ -97,7 +98,7 @@ def write_extract(spark: SparkSession, df: DataFrame, path: str, fmt: str, setti
                   bulk_files: int, max_records: int) -> None:
     """One Spark write per source, one folder per extract_date; the bulk extract split in `bulk_files` files,
     every daily extract in one file."""
-    _delete(spark, path)
+    delete(spark, path)
     key = CONTRACTS[df_source(path)].key
     bucket = F.when(F.col(EXTRACT_DATE) == F.lit(bulk_date),
                     F.pmod(F.xxhash64(*[F.col(k) for k in key]), F.lit(bulk_files))).otherwise(F.lit(0))
@@ -122,89 +123,23 @@ def df_source(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1]
 
 
-def count_written(spark: SparkSession, path: str, fmt: str) -> tuple[int, int]:
-    files = [f for f in list_files(spark, path) if f.rsplit("/", 1)[-1].startswith("part-")]
-    if not files:
-        return 0, 0
-    if fmt == "parquet":
-        n = spark.read.parquet(path).count()
-    else:
-        n = spark.read.text(path).count() - (len(files) if fmt == "csv" else 0)
-    return n, len(files)
-
-
 # -- the Hadoop filesystem -----------------------------------------------------------------------------
-
-def _fs(spark: SparkSession, uri: str):
-    jvm = spark._jvm
-    p = jvm.org.apache.hadoop.fs.Path(uri)
-    return p.getFileSystem(spark._jsc.hadoopConfiguration()), p
-
-
-def _delete(spark: SparkSession, uri: str) -> None:
-    fs, p = _fs(spark, uri)
-    if fs.exists(p):
-        fs.delete(p, True)
-
 
 def _parent(uri: str) -> str:
     return uri.rstrip("/").rsplit("/", 1)[0]
 
 
-def list_files(spark: SparkSession, uri: str) -> list[str]:
-    fs, p = _fs(spark, uri)
-    if not fs.exists(p):
-        return []
-    out, it = [], fs.listFiles(p, True)
-    while it.hasNext():
-        out.append(it.next().getPath().toString())
-    return sorted(out)
-
-
-def _data_files(spark: SparkSession, uri: str) -> list[str]:
-    return [f for f in list_files(spark, uri) if f.rsplit("/", 1)[-1].startswith("part-")]
-
-
-def _read_bytes(spark: SparkSession, uri: str) -> bytes:
-    fs, p = _fs(spark, uri)
-    stream = fs.open(p)
-    try:
-        return bytes(spark._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
-    finally:
-        stream.close()
-
-
-def _write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
-    fs, p = _fs(spark, uri)
-    stream = fs.create(p, True)
-    try:
-        stream.write(bytearray(data))
-    finally:
-        stream.close()
-
-
-def _copy_tree(spark: SparkSession, src: str, dst: str) -> None:
-    jvm = spark._jvm
-    sfs, sp = _fs(spark, src)
-    dfs, dp = _fs(spark, dst)
-    if dfs.exists(dp):
-        dfs.delete(dp, True)
-    dfs.mkdirs(dp)
-    for st in sfs.listStatus(sp):
-        jvm.org.apache.hadoop.fs.FileUtil.copy(sfs, st.getPath(), dfs, dp, False, spark._jsc.hadoopConfiguration())
-
-
 # -- faults --------------------------------------------------------------------------------------------
 
 def _last_extract(spark: SparkSession, source_dir: str) -> tuple[str, str] | None:
-    dates = sorted({f.split("extract_date=")[1].split("/")[0] for f in _data_files(spark, source_dir)})
+    dates = sorted({f.split("extract_date=")[1].split("/")[0] for f in data_files(spark, source_dir)})
     return (dates[-1], f"{source_dir}/extract_date={dates[-1]}") if dates else None
 
 
 def inject_faults(spark: SparkSession, landing: str, faulty: str, faults: list[str], formats: dict[str, str],
                   settings: Settings, seed: int) -> list[tuple]:
     """Copy the clean landing to `faulty` and damage the last daily extract of the chosen sources."""
-    _copy_tree(spark, landing, faulty)
+    copy_tree(spark, landing, faulty)
     manifest: list[tuple] = []
     row_faults = [f for f in faults if f in ROW_FAULTS]
     if row_faults:
@@ -212,12 +147,12 @@ def inject_faults(spark: SparkSession, landing: str, faulty: str, faults: list[s
     if "truncated_file" in faults:
         last = _last_extract(spark, f"{faulty}/{TRUNCATED_SOURCE}")
         if last:
-            f = _data_files(spark, last[1])[-1]
-            data = _read_bytes(spark, f)
+            f = data_files(spark, last[1])[-1]
+            data = read_bytes(spark, f)
             body = data.rstrip(b"\n")
             cut = body.rfind(b"\n") + 1
             last_line = body[cut:]
-            _write_bytes(spark, f, body[:cut] + last_line[: max(1, len(last_line) // 2)])
+            write_bytes(spark, f, body[:cut] + last_line[: max(1, len(last_line) // 2)])
             manifest.append(("truncated_file", TRUNCATED_SOURCE, date.fromisoformat(last[0]), f, None,
                              EXPECTED_RULE["truncated_file"], "batch", 1))
     if "renamed_column" in faults:
@@ -225,8 +160,8 @@ def inject_faults(spark: SparkSession, landing: str, faulty: str, faults: list[s
         if last:
             fmt = formats[RENAMED_SOURCE]
             n = 0
-            for f in _data_files(spark, last[1]):
-                data = _read_bytes(spark, f)
+            for f in data_files(spark, last[1]):
+                data = read_bytes(spark, f)
                 if fmt == "json":
                     n += data.count(b'"category":')
                     data = data.replace(b'"category":', b'"item_category":')
@@ -237,7 +172,7 @@ def inject_faults(spark: SparkSession, landing: str, faulty: str, faults: list[s
                         b"item_category" if c == b"category" else c for c in cols)
                     n += rest.count(b"\n")
                     data = header + b"\n" + rest
-                _write_bytes(spark, f, data)
+                write_bytes(spark, f, data)
                 if fmt == "parquet":
                     df = spark.read.parquet(f).withColumnRenamed("category", "item_category")
                     n += df.count()
@@ -245,20 +180,19 @@ def inject_faults(spark: SparkSession, landing: str, faulty: str, faults: list[s
                     df.coalesce(1).write.mode("overwrite").parquet(tmp)
                     _replace_with(spark, last[1], tmp, ".parquet")
             manifest.append(("renamed_column", RENAMED_SOURCE, date.fromisoformat(last[0]),
-                             _data_files(spark, last[1])[0], "category", EXPECTED_RULE["renamed_column"], "batch", n))
+                             data_files(spark, last[1])[0], "category", EXPECTED_RULE["renamed_column"], "batch", n))
     return manifest
 
 
 def _replace_with(spark: SparkSession, target_dir: str, tmp_dir: str, ext: str) -> str:
     """Swap the data files in `target_dir` for the single part file written to `tmp_dir`."""
-    fs, _ = _fs(spark, target_dir)
-    jvm = spark._jvm
-    for f in _data_files(spark, target_dir):
-        fs.delete(jvm.org.apache.hadoop.fs.Path(f), False)
-    new = [f for f in _data_files(spark, tmp_dir)][0]
+    for f in data_files(spark, target_dir):
+        delete(spark, f)
+    new = data_files(spark, tmp_dir)[0]
     dest = f"{target_dir}/part-00000-faulty{ext}"
-    fs.rename(jvm.org.apache.hadoop.fs.Path(new), jvm.org.apache.hadoop.fs.Path(dest))
-    fs.delete(jvm.org.apache.hadoop.fs.Path(tmp_dir), True)
+    fs, new_path = fs_path(spark, new)
+    fs.rename(new_path, fs_path(spark, dest)[1])
+    delete(spark, tmp_dir)
     return dest
 
 

@@ -101,8 +101,8 @@ def ingest(spark: SparkSession, settings: Settings, *, as_of: date | None = None
             try:
                 res = _ingest_source(spark, settings, catalog, c, key, history, as_of=as_of, path=path)
             except BatchFailed as e:
-                res = SourceResult(name, "FAILED", batch_id=getattr(e, "batch_id", None),
-                                   files=getattr(e, "files", []), problems=[str(p) for p in e.problems])
+                res = SourceResult(name, "FAILED", batch_id=e.batch_id, files=e.files,
+                                   problems=[str(p) for p in e.problems])
             res.started_at = started
             res.finished_at = _now()
         if res.status in ("FAILED", "BLOCKED"):
@@ -115,9 +115,7 @@ def ingest(spark: SparkSession, settings: Settings, *, as_of: date | None = None
         problems = [f"{r.source}: {'; '.join(r.problems)}" for r in results if r.status == "FAILED"]
         blocked = [r.source for r in results if r.status == "BLOCKED"]
         msg = " | ".join(problems) + (f" | blocked: {', '.join(blocked)}" if blocked else "")
-        err = BatchFailed("ingest", [msg])
-        err.results = results
-        raise err
+        raise BatchFailed("ingest", [msg], results=results)
     return results
 
 
@@ -137,20 +135,14 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def source_root(settings: Settings, source: str, path: str | None, only_source: bool) -> str:
-    """Where a source's extracts are: <landing>/<source>, or under --path (a landing folder, or the
-    source's own folder or file when one source is named)."""
-    if path is None:
-        return settings.path(settings.lake.landing).rstrip("/") + "/" + source
-    uri = settings.path(path).rstrip("/")
-    return uri if only_source else uri + "/" + source
+def source_root(settings: Settings, source: str, path: str | None) -> str:
+    """Where a source's extracts are: <landing>/<source>, or <path>/<source> for a folder given by --path."""
+    root = settings.path(path) if path is not None else settings.path(settings.lake.landing)
+    return root.rstrip("/") + "/" + source
 
 
 def _fail(problems: list[BatchProblem], batch_id: str | None = None, files: list[dict] | None = None) -> BatchFailed:
-    err = BatchFailed("batch", problems)
-    err.batch_id = batch_id
-    err.files = files or []
-    return err
+    return BatchFailed("batch", problems, batch_id=batch_id, files=files)
 
 
 @dataclass
@@ -243,7 +235,7 @@ def _ingest_source(spark: SparkSession, settings: Settings, catalog: Catalog, c:
     v = settings.validation
     phase = _Phases(c.name)
     fmt = settings.sources.formats.get(c.name, c.format)
-    root = source_root(settings, c.name, path, only_source=False)
+    root = source_root(settings, c.name, path)
     files = [f for f in list_files(spark, root, fmt, default_date=as_of) if as_of is None or f.extract_date <= as_of]
     if not files:
         return SourceResult(c.name, "NOTHING_TO_DO")

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs import hadoop_fs
 from jobs.config import Settings
 from jobs.errors import CrmError
 from pipelines.contracts import SourceContract
@@ -45,21 +46,10 @@ def extract_date_of(path: str) -> date | None:
     return None
 
 
-def _fs(spark: SparkSession, uri: str):
-    jvm = spark._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    return path.getFileSystem(spark._jsc.hadoopConfiguration()), path
-
-
 def list_files(spark: SparkSession, root: str, fmt: str, default_date: date | None = None) -> list[LandingFile]:
     """Data files under `root` (a folder or one file), skipping Spark's _SUCCESS/.crc side files."""
-    fs, path = _fs(spark, root)
-    if not fs.exists(path):
-        return []
     out = []
-    it = fs.listFiles(path, True)
-    while it.hasNext():
-        st = it.next()
+    for st in hadoop_fs.list_files(spark, root):
         p = st.getPath()
         name = p.getName()
         if name.startswith(("_", ".")) or not name.lower().endswith(EXTENSIONS[fmt]):
@@ -94,22 +84,9 @@ def _normalise(uri: str) -> str:
     return uri.replace("file:///", "file:/")
 
 
-def first_line(spark: SparkSession, uri: str, limit: int = 1 << 20) -> str:
-    """The header line of a text file, read through Hadoop so it works on object stores too."""
-    fs, path = _fs(spark, uri)
-    jvm = spark._jvm
-    stream = fs.open(path)
-    try:
-        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        line = reader.readLine()
-        return (line or "")[:limit]
-    finally:
-        stream.close()
-
-
 def csv_header(spark: SparkSession, settings: Settings, uri: str) -> list[str]:
     """Column names from a CSV file's first line, with the same delimiter and quoting as the data read."""
-    line = first_line(spark, uri).lstrip("\ufeff")
+    line = hadoop_fs.first_line(spark, uri).lstrip("\ufeff")
     if not line:
         return []
     opts = settings.sources.csv

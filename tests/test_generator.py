@@ -9,7 +9,8 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.generate import _data_files, _read_bytes, generate
+from jobs.generate import generate
+from jobs.hadoop_fs import data_files, read_bytes
 from pipelines.contracts import CONTRACTS
 from pipelines.generator import GeneratorParams, generate_bank
 from pipelines.generator.faults import BAD_NUMBER, FAULT_KINDS
@@ -104,8 +105,8 @@ def test_csv_and_json_headers_and_columns_follow_the_contract(spark, bank):
     formats = bank["summary"]["formats"]
     for source, c in CONTRACTS.items():
         if formats[source] == "csv":
-            f = _data_files(spark, f"{bank['root']}/landing/{source}")[0]
-            header = _read_bytes(spark, f).split(b"\n", 1)[0].decode()
+            f = data_files(spark, f"{bank['root']}/landing/{source}")[0]
+            header = read_bytes(spark, f).split(b"\n", 1)[0].decode()
             assert header.split(",") == c.column_names, source
         elif formats[source] == "parquet":
             cols = spark.read.parquet(f"{bank['root']}/landing/{source}").columns
@@ -118,12 +119,12 @@ def test_bulk_then_one_daily_extract_per_day(spark, bank):
     assert bulk == date(2026, 1, 1) + timedelta(days=DAYS - DAILY - 1)
     days = [(bulk + timedelta(days=k)).isoformat() for k in range(DAILY + 1)]
     for source in CONTRACTS:
-        files = _data_files(spark, f"{bank['root']}/landing/{source}")
+        files = data_files(spark, f"{bank['root']}/landing/{source}")
         dates = sorted({f.split("extract_date=")[1].split("/")[0] for f in files})
         assert dates[0] >= s["bulk_date"] and dates[-1] <= s["end_date"], source
         if source in ("customers", "products", "accounts", "transactions", "interactions", "ecommerce_events"):
             assert s["bulk_date"] in dates, source
-    txn_files = _data_files(spark, f"{bank['root']}/landing/transactions")
+    txn_files = data_files(spark, f"{bank['root']}/landing/transactions")
     per_day = {d: sum(1 for f in txn_files if f"extract_date={d}/" in f) for d in days}
     assert all(per_day[d] == 1 for d in days[1:]), per_day   # one file per daily extract
     assert per_day[days[0]] >= 1
@@ -240,13 +241,13 @@ def test_faulty_copy_holds_exactly_the_manifest(spark, bank):
     for r in manifest.values():
         assert r["level"] == ("batch" if r["fault"] in ("truncated_file", "renamed_column") else "row")
         assert r["rows_affected"] > 0
-    nav = _read_bytes(spark, manifest["truncated_file"]["file_path"])
+    nav = read_bytes(spark, manifest["truncated_file"]["file_path"])
     assert not nav.endswith(b"\n")
-    events = _read_bytes(spark, manifest["renamed_column"]["file_path"])
+    events = read_bytes(spark, manifest["renamed_column"]["file_path"])
     assert b"item_category" in events.split(b"\n", 1)[0]
     # the clean landing is untouched
     assert clean.where(F.col("currency") == "XXX").count() == 0
-    assert not _read_bytes(spark, _data_files(spark, f"{root}/landing/nav_prices/extract_date={manifest['truncated_file']['extract_date']}")[0]).endswith(b"x")
+    assert not read_bytes(spark, data_files(spark, f"{root}/landing/nav_prices/extract_date={manifest['truncated_file']['extract_date']}")[0]).endswith(b"x")
 
 
 def test_ingestion_rejects_each_injected_fault_with_the_right_reason(spark, bank, tmp_path):
