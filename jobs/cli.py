@@ -30,7 +30,7 @@ def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=d if suppress else [],
                    metavar="KEY=VALUE", help="override one setting, e.g. --set spark.shuffle_partitions=4")
     p.add_argument("--debug", action="store_true", default=d if suppress else False,
-                   help="show Python tracebacks")
+                   help="debug logging (per-phase timings) and Python tracebacks")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = getattr(args, "debug", False)
     try:
         settings = load_settings(args.env, args.overrides)
-        setup_logging(settings)
+        setup_logging(settings, "DEBUG" if debug else None)
         return COMMANDS[args.command](args, settings)
     except (CrmError, ConfigError, JavaNotFound, FileNotFoundError) as e:
         if debug:

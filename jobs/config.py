@@ -89,6 +89,11 @@ class ValidationSettings(_Strict):
     run_great_expectations: bool
 
 
+class IngestSettings(_Strict):
+    parallel_sources: int = Field(ge=1)
+    broadcast_max_keys: int = Field(ge=0)
+
+
 class GeneratorSettings(_Strict):
     customers: int = Field(gt=0)
     days: int = Field(gt=0)
@@ -125,6 +130,7 @@ class Settings(_Strict):
     mlflow: MlflowSettings
     sources: SourcesSettings
     validation: ValidationSettings
+    ingest: IngestSettings
     generator: GeneratorSettings
     catalog: CatalogSettings
     env: str = "local"

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 import uuid
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, StringType, StructField, StructType
@@ -27,18 +28,21 @@ from jobs.landing import (
     read_json_lines, read_parquet,
 )
 from jobs.privacy import pseudonymisation_key
+from jobs.spark import materialise, release
 from jobs.tables import build_catalog
 from pipelines.contracts import SourceContract, contract, dependency_order
 from pipelines.ingest.batch_checks import (
     BatchProblem, file_problems, row_count_problems, schema_problems, share_problem,
 )
-from pipelines.ingest.dedup import latest_per_key, newer_than, record_hash
+from pipelines.ingest.dedup import latest_per_key, newer_than, record_hash, repeated_keys
 from pipelines.ingest.pseudonymise import pseudonymise
-from pipelines.ingest.rules import ParseOptions, apply_row_rules, unknown_reference_violations, violation_detail
+from pipelines.ingest.rules import ParseOptions, apply_row_rules, violation_detail, with_known_parents
 from pipelines.validation import expectation_suite, validate
 
 log = logging.getLogger(__name__)
 
+# ops.quarantine and ops.ingest_log are shared by concurrent loads: their writes take turns.
+_OPS_WRITE = threading.Lock()
 SILVER_METADATA = ["_extract_date", "_source_file", "_batch_id", "_ingested_at", "_record_hash"]
 
 
@@ -83,40 +87,69 @@ class SourceResult:
 
 def ingest(spark: SparkSession, settings: Settings, *, as_of: date | None = None, sources: list[str] | None = None,
            path: str | None = None, run_id: str | None = None) -> list[SourceResult]:
-    """Ingests every source (or those named), parents first. Raises BatchFailed listing any failed source."""
+    """Ingests every source (or those named), parents first. Raises BatchFailed listing any failed source.
+
+    A source starts once the parents it references (among those being loaded) have finished; up to
+    `ingest.parallel_sources` sources load at the same time, as concurrent jobs on the one Spark session.
+    A source whose parent failed is BLOCKED, not loaded. Results come back in dependency order.
+    """
     run_id = run_id or uuid.uuid4().hex[:12]
     catalog = build_catalog(settings)
     key = pseudonymisation_key(settings)
     names = dependency_order(sources) if sources else dependency_order()
     history = LoadHistory.read(spark, catalog)
-    results, failed = [], set()
-    for name in names:
-        c = contract(name)
+    results: dict[str, SourceResult] = {}
+    failed: set[str] = set()
+
+    def load(name: str) -> SourceResult:
         started = _now()
-        blocked = sorted(c.parents & failed)
-        if blocked:
-            res = SourceResult(name, "BLOCKED", problems=[f"parent source {', '.join(blocked)} failed"],
-                               started_at=started, finished_at=_now())
-        else:
-            try:
-                res = _ingest_source(spark, settings, catalog, c, key, history, as_of=as_of, path=path)
-            except BatchFailed as e:
-                res = SourceResult(name, "FAILED", batch_id=e.batch_id, files=e.files,
-                                   problems=[str(p) for p in e.problems])
-            res.started_at = started
-            res.finished_at = _now()
-        if res.status in ("FAILED", "BLOCKED"):
-            failed.add(name)
+        try:
+            res = _ingest_source(spark, settings, catalog, contract(name), key, history, as_of=as_of, path=path)
+        except BatchFailed as e:
+            res = SourceResult(name, "FAILED", batch_id=e.batch_id, files=e.files,
+                               problems=[str(p) for p in e.problems])
+        except CrmError as e:
+            res = SourceResult(name, "FAILED", problems=[str(e)])
+        res.started_at, res.finished_at = started, _now()
         if res.status != "NOTHING_TO_DO":
             _log_result(spark, catalog, run_id, res)
         log.info("ingest %s", res.line())
-        results.append(res)
+        return res
+
+    waiting, running = list(names), {}
+    with ThreadPoolExecutor(max_workers=settings.ingest.parallel_sources, thread_name_prefix="ingest") as pool:
+        while waiting or running:
+            for name in list(waiting):
+                parents = contract(name).parents & set(names)
+                if len(running) >= settings.ingest.parallel_sources or not parents <= set(results):
+                    continue
+                waiting.remove(name)
+                blocked = sorted(parents & failed)
+                if blocked:
+                    now = _now()
+                    res = SourceResult(name, "BLOCKED", problems=[f"parent source {', '.join(blocked)} failed"],
+                                       started_at=now, finished_at=now)
+                    _log_result(spark, catalog, run_id, res)
+                    log.info("ingest %s", res.line())
+                    results[name] = res
+                    failed.add(name)
+                else:
+                    running[pool.submit(load, name)] = name
+            if not running:
+                continue
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                results[name] = future.result()  # anything but a batch failure is a bug: it stops the run
+                if results[name].status in ("FAILED", "BLOCKED"):
+                    failed.add(name)
+    ordered = [results[n] for n in names]
     if failed:
-        problems = [f"{r.source}: {'; '.join(r.problems)}" for r in results if r.status == "FAILED"]
-        blocked = [r.source for r in results if r.status == "BLOCKED"]
+        problems = [f"{r.source}: {'; '.join(r.problems)}" for r in ordered if r.status == "FAILED"]
+        blocked = [r.source for r in ordered if r.status == "BLOCKED"]
         msg = " | ".join(problems) + (f" | blocked: {', '.join(blocked)}" if blocked else "")
-        raise BatchFailed("ingest", [msg], results=results)
-    return results
+        raise BatchFailed("ingest", [msg], results=ordered)
+    return ordered
 
 
 class _Phases:
@@ -223,7 +256,7 @@ def _parent_keys(spark: SparkSession, catalog: Catalog, c: SourceContract) -> di
         parent, parent_col = col.references.split(".")
         name = f"silver.{parent}"
         if catalog.exists(spark, name):
-            keys[col.references] = catalog.read(spark, name).select(F.col(parent_col).alias("key"))
+            keys[col.references] = catalog.read(spark, name).select(F.col(parent_col).alias("key")).distinct()
         else:
             keys[col.references] = spark.createDataFrame([], "key string")
     return keys
@@ -287,18 +320,21 @@ def _ingest_source(spark: SparkSession, settings: Settings, catalog: Catalog, c:
 
     opts = ParseOptions(settings.sources.csv.timestamp_format, settings.sources.csv.date_format,
                         v.future_date_tolerance_days)
-    checked = apply_row_rules(received_df, c, opts)
-    checked = unknown_reference_violations(checked, c, _parent_keys(spark, catalog, c))
-    checked = (checked.withColumn("_rule", F.get("_violations", 0))
-               .withColumn("_raw_record", F.when(F.col("_rule").isNotNull(), F.col("_raw_record"))))
+    # Parent key sets are computed once (a Delta scan under a join costs several times a plain one).
+    parents = {ref: materialise(keys) for ref, keys in _parent_keys(spark, catalog, c).items()}
+    too_big = frozenset(ref for ref, keys in parents.items() if keys.count() > settings.ingest.broadcast_max_keys)
+    checked = with_known_parents(received_df, c, parents, too_big)
+    checked = apply_row_rules(checked, c, opts).withColumn("_rule", F.get("_violations", 0))
     # Materialise the checked batch once: the counts, quarantine and silver all read it, and the
-    # optimizer then sees a cached leaf instead of re-deriving a hundred rule expressions per query.
-    checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
+    # optimizer then sees a plain leaf instead of re-deriving a hundred rule expressions per query.
+    checked = materialise(checked)
+    for keys in parents.values():
+        release(keys)
     try:
         return _publish(spark, settings, catalog, c, key, checked, history, batch_id=batch_id,
                         file_rows=file_rows, ingested_at=ingested_at, bronze_version=bronze_version, phase=phase)
     finally:
-        checked.unpersist()
+        release(checked)
 
 
 def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: SourceContract, key: bytes,
@@ -310,7 +346,7 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
 
     stats = (checked.groupBy("_extract_date", "_source_file", "_rule")
              .agg(F.count(F.lit(1)).alias("n"),
-                  F.sum(F.exists("_violations", lambda x: x.startswith("unknown_reference:")).cast("int")).alias("fk"))
+                  F.sum(F.array_join("_violations", ",").contains("unknown_reference:").cast("int")).alias("fk"))
              .collect())
     received = sum(r["n"] for r in stats)
     quarantined = sum(r["n"] for r in stats if r["_rule"] is not None)
@@ -342,8 +378,9 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
     # Quarantine: every rejected row with its first rule, all its rules and the record as received.
     quarantined_written = 0
     if quarantined:
-        catalog.replace_where(spark, "ops.quarantine", quarantine_rows(checked, c, batch_id, ingested_at),
-                              f"source = '{c.name}' AND batch_id = '{batch_id}'")
+        with _OPS_WRITE:
+            catalog.replace_where(spark, "ops.quarantine", quarantine_rows(checked, c, batch_id, ingested_at),
+                                  f"source = '{c.name}' AND batch_id = '{batch_id}'")
         quarantined_written = (catalog.read(spark, "ops.quarantine")
                                .where((F.col("source") == c.name) & (F.col("batch_id") == batch_id)).count())
     phase("quarantine write")
@@ -354,11 +391,17 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
     final = pseudonymise(accepted, c, key)
     final = final.withColumn("_record_hash", record_hash(silver_cols))
     final = final.select(*silver_cols, *SILVER_METADATA)
-    final = latest_per_key(final, c, c.silver_key).persist()
+    # Only keys that arrived more than once need ranking; when they are few enough to broadcast, every
+    # other row passes straight through instead of the whole batch being shuffled by key.
+    repeated = materialise(repeated_keys(final, c.silver_key))
+    counts = repeated.agg(F.count(F.lit(1)).alias("keys"), F.sum(F.col("_versions") - 1).alias("extra")).first()
+    duplicates = int(counts["extra"] or 0)
+    if counts["keys"]:
+        small = counts["keys"] <= settings.ingest.broadcast_max_keys
+        final = latest_per_key(final, c, c.silver_key, repeated if small else None)
+    final = materialise(final)
     try:
-        n_final = final.count()
         phase("pseudonymise and de-duplicate")
-        duplicates = (received - quarantined) - n_final
         expectations = None
         if settings.validation.run_great_expectations:
             result = validate(final, expectation_suite(c, SILVER_METADATA))
@@ -369,7 +412,8 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
         inserted, updated, merged_rows = _merge_silver(spark, catalog, c, final)
         phase("silver merge")
     finally:
-        final.unpersist()
+        release(final)
+        release(repeated)
 
     res = SourceResult(
         c.name, "SUCCEEDED", batch_id=batch_id, files=file_rows, rows_received=received,
@@ -434,4 +478,5 @@ def _log_result(spark: SparkSession, catalog: Catalog, run_id: str, r: SourceRes
            r.rows_received, r.rows_accepted, r.rows_quarantined, r.rows_duplicate, r.rows_inserted,
            r.rows_updated, r.reconciled if r.status == "SUCCEEDED" else None, r.expectations,
            r.bronze_version, r.silver_version, r.started_at, r.finished_at, r.seconds)
-    catalog.append(spark, "ops.ingest_log", spark.createDataFrame([row], schema))
+    with _OPS_WRITE:
+        catalog.append(spark, "ops.ingest_log", spark.createDataFrame([row], schema))

@@ -10,7 +10,7 @@ import logging
 import os
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from jobs.config import ConfigError, Settings
 from jobs.java import ensure_java_home
@@ -110,3 +110,21 @@ def _configure(spark: SparkSession, settings: Settings) -> None:
         if k.startswith("spark.sql.extensions") or k.startswith("spark.sql.catalog"):
             continue  # static; fixed at session start by whoever built it
         spark.conf.set(k, v)
+
+
+def materialise(df: DataFrame) -> DataFrame:
+    """Computes `df` once and keeps its rows on the executors (memory, spilling to disk), cutting the plan.
+
+    A local checkpoint stores rows as they are; `persist()` would first encode them into Spark's columnar
+    cache, which on a wide batch costs as much again as computing it. The rows live as long as their
+    executors: a lost executor fails the step, which is then simply rerun (every load is idempotent).
+    Free them with `release` when done.
+    """
+    return df.localCheckpoint(eager=True)
+
+
+def release(df: DataFrame) -> None:
+    """Frees the rows a `materialise`d DataFrame keeps (the DataFrame must not be used afterwards)."""
+    plan = df._jdf.queryExecution().analyzed()
+    if plan.getClass().getSimpleName() == "LogicalRDD":
+        plan.rdd().unpersist(False)

@@ -17,7 +17,8 @@ BRONZE_EXTRA = {
     "_malformed": "The line could not be parsed into fields.",
     "_raw_record": "The record exactly as received (JSON lines) or rebuilt from its fields (CSV, Parquet).",
 }
-SILVER_EXTRA = {"_record_hash": "SHA-256 of the business columns, to tell corrections from re-deliveries."}
+SILVER_EXTRA = {"_record_hash": "128-bit xxHash64 fingerprint of the business columns, to tell corrections "
+                                "from re-deliveries."}
 
 QUARANTINE = TableSpec(
     "ops.quarantine",

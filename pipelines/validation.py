@@ -8,6 +8,7 @@ defect in the rules themselves cannot publish to silver unseen.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -18,11 +19,19 @@ from pyspark.sql import DataFrame
 from pipelines.contracts import SourceContract
 
 TOKEN_REGEX = r"^[0-9a-f]{64}$"
+# One data context serves the process; its batch and metric bookkeeping is not made for concurrent use, so
+# suites are built and run one at a time even when several sources load in parallel.
+_CONTEXT_LOCK = threading.RLock()
 
 
 def expectation_suite(contract: SourceContract, extra_columns: list[str]) -> gx.ExpectationSuite:
     """The suite for a source's silver-shaped batch: contract columns (PII as tokens) plus `extra_columns`."""
-    _batch_definition()  # suites can only be built inside a data context
+    with _CONTEXT_LOCK:
+        _batch_definition()  # suites can only be built inside a data context
+        return _suite(contract, extra_columns)
+
+
+def _suite(contract: SourceContract, extra_columns: list[str]) -> gx.ExpectationSuite:
     E = gx.expectations
     suite = gx.ExpectationSuite(name=f"{contract.name}.silver.v{contract.version}")
     suite.add_expectation(E.ExpectTableColumnsToMatchSet(
@@ -74,12 +83,15 @@ def _batch_definition():
     return asset.add_batch_definition_whole_dataframe("whole_batch")
 
 
+
+
 def validate(df: DataFrame, suite: gx.ExpectationSuite) -> SuiteResult:
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
-    # Pass/fail first (fewest Spark jobs); only a failing suite is run again for unexpected counts.
-    result = batch.validate(suite, result_format="BOOLEAN_ONLY")
-    if not result.success:
-        result = batch.validate(suite, result_format="BASIC")
+    with _CONTEXT_LOCK:
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
+        # Pass/fail first (fewest Spark jobs); only a failing suite is run again for unexpected counts.
+        result = batch.validate(suite, result_format="BOOLEAN_ONLY")
+        if not result.success:
+            result = batch.validate(suite, result_format="BASIC")
     failures = []
     for r in result.results:
         if not r.success:
