@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--path", help="read extracts from this folder (holding <source>/ folders) instead of the "
                    "landing folder")
 
+    add("features", "bring the gold feature tables up to date with silver (gold.customer_daily)")
     add("tables", "list the lake's tables: layer, location, Delta version, rows, last update")
     add("docs", "regenerate docs/ from the code (source contracts)")
     d = add("demo", "generate a small bank and run every step end to end")
@@ -99,6 +100,14 @@ def cmd_ingest(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_features(args, settings: Settings) -> int:
+    from jobs.features import run_features
+
+    for fold in run_features(_session(settings), settings):
+        print(fold.line())
+    return 0
+
+
 def cmd_tables(args, settings: Settings) -> int:
     from jobs.tables import build_catalog
 
@@ -125,25 +134,29 @@ def cmd_docs(args, settings: Settings) -> int:
 
 
 def cmd_demo(args, settings: Settings) -> int:
+    from jobs.features import run_features
     from jobs.generate import generate
     from jobs.ingest import ingest
 
     started = time.time()
     spark = _session(settings)
-    log.info("demo 1/3: generating a bank")
+    log.info("demo 1/4: generating a bank")
     summary = generate(spark, settings, customers=args.customers, days=args.days)
     _print_generate(summary)
-    log.info("demo 2/3: ingesting landing -> bronze -> silver")
+    log.info("demo 2/4: ingesting landing -> bronze -> silver")
     for r in ingest(spark, settings):
         print(r.line())
-    log.info("demo 3/3: tables")
+    log.info("demo 3/4: gold features")
+    for fold in run_features(spark, settings):
+        print(fold.line())
+    log.info("demo 4/4: tables")
     cmd_tables(args, settings)
     print(f"demo finished in {time.time() - started:.0f}s; lake at {settings.lake_root}")
     return 0
 
 
-COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "tables": cmd_tables, "docs": cmd_docs,
-            "demo": cmd_demo}
+COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "features": cmd_features, "tables": cmd_tables,
+            "docs": cmd_docs, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,11 +78,24 @@ def silver_spec(c: SourceContract) -> TableSpec:
                      comments=comments, properties={"delta.enableChangeDataFeed": "true"})
 
 
+DAILY_LINEAGE = {"source": "Silver source these rows were folded in from.",
+                 "source_version": "Silver Delta version the fold reached (the next fold starts after it)."}
+
+
+def gold_specs() -> list[TableSpec]:
+    from features.daily import CUSTOMER_DAILY
+
+    return [TableSpec(CUSTOMER_DAILY.name, CUSTOMER_DAILY.description,
+                      comments={**CUSTOMER_DAILY.comments, **DAILY_LINEAGE})]
+
+
 def build_catalog(settings: Settings) -> Catalog:
     catalog = Catalog(settings)
     for c in CONTRACTS.values():
         catalog.register(bronze_spec(c))
         catalog.register(silver_spec(c))
+    for spec in gold_specs():
+        catalog.register(spec)
     catalog.register(QUARANTINE)
     catalog.register(INGEST_LOG)
     return catalog

@@ -10,7 +10,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from conftest import settings_for
+from features.changes import signed_changes
+from features.daily import KEY, as_known, collapse, customer_daily
 from jobs.errors import BatchFailed
+from jobs.features import daily_rows, update_customer_daily
 from jobs.ingest import ingest
 from jobs.tables import build_catalog
 from landing_rows import extract, row, write_csv, write_json_lines
@@ -53,7 +56,8 @@ def _write_landing(landing):
     write_csv(extract(landing, "transactions", D2), [
         row("transactions", txn_id="T000000000007", txn_ts="2026-01-02 11:00:00", updated_at="2026-01-02 11:00:01"),
         row("transactions", status="REVERSED", updated_at="2026-01-02 09:00:00"),
-        row("transactions", txn_id="T000000000008", txn_ts="2026-01-01 23:59:00", updated_at="2026-01-02 00:10:00"),
+        row("transactions", txn_id="T000000000008", txn_ts="2026-01-01 23:59:00", updated_at="2026-01-02 00:10:00",
+            amount="20.00", mcc="5812"),
     ], TXN_COLUMNS)
 
 
@@ -65,8 +69,11 @@ def lake(spark, tmp_path_factory):
     catalog = build_catalog(settings)
     day1 = {r.source: r for r in ingest(spark, settings, as_of=date(2026, 1, 1))}
     after_day1 = {n: catalog.read(spark, n).collect() for n in ("silver.customers", "silver.transactions")}
+    folds = [update_customer_daily(spark, catalog)]  # gold follows each night's silver
     day2 = {r.source: r for r in ingest(spark, settings)}
-    return dict(settings=settings, catalog=catalog, day1=day1, day2=day2, after_day1=after_day1, root=root)
+    folds.append(update_customer_daily(spark, catalog))
+    return dict(settings=settings, catalog=catalog, day1=day1, day2=day2, after_day1=after_day1, root=root,
+                folds=folds)
 
 
 def test_quarantine_holds_each_bad_row_with_its_rule(spark, lake):
@@ -183,3 +190,33 @@ def test_truncated_and_empty_files_fail_the_batch(spark, lake, tmp_path):
     assert "truncated_file" in msg
     failed = lake["catalog"].read(spark, "ops.ingest_log").where("status = 'FAILED'").collect()
     assert any("truncated_file" in p for r in failed for p in r.problems)
+
+
+def test_customer_daily_folded_night_by_night_equals_a_build_from_scratch(spark, lake):
+    catalog = lake["catalog"]
+    day1_fold, day2_fold = lake["folds"][0][0], lake["folds"][1][0]
+    assert day1_fold.source == "transactions" and day1_fold.rows > 0
+    assert day2_fold.from_version == day1_fold.to_version + 1         # the second night reads only new changes
+    feed = (spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 0)
+            .load(catalog.location("silver.transactions")))
+    scratch = collapse(customer_daily(signed_changes(feed, ["txn_id"]), None, None), list(KEY))
+    incremental = daily_rows(spark, catalog)
+    assert sorted(incremental.collect()) == sorted(scratch.select(*incremental.columns).collect())
+
+    version = catalog.version(spark, "gold.customer_daily")
+    again = update_customer_daily(spark, catalog)
+    assert [f.from_version for f in again] == [None] and catalog.version(spark, "gold.customer_daily") == version
+
+
+def test_customer_daily_as_known_respects_arrival(spark, lake):
+    daily = lake["catalog"].read(spark, "gold.customer_daily")
+
+    def jan1(as_of):
+        return {r["customer_id"]: r for r in as_known(daily, as_of).collect()
+                if r["activity_date"] == date(2026, 1, 1)}["C00000001"]
+
+    first, second = jan1(date(2026, 1, 1)), jan1(date(2026, 1, 2))
+    # as known on day 1: T...001 (88.50 at a grocer) posted; T...008 (23:59 on day 1) not delivered until day 2
+    assert (first["txn_count"], first["card_spend_grocery"], first["card_spend_dining"]) == (1, 88.5, 0)
+    # as known on day 2: T...001 reversed, T...008 (20.00 at a restaurant) counted
+    assert (second["txn_count"], second["card_spend_grocery"], second["card_spend_dining"]) == (1, 0, 20)
