@@ -34,7 +34,7 @@ from pipelines.contracts import SourceContract, contract, dependency_order
 from pipelines.ingest.batch_checks import (
     BatchProblem, file_problems, row_count_problems, schema_problems, share_problem,
 )
-from pipelines.ingest.dedup import latest_per_key, newer_than, record_hash, repeated_keys
+from pipelines.ingest.dedup import first_known_versions, latest_per_key, newer_than, record_hash, repeated_keys
 from pipelines.ingest.pseudonymise import pseudonymise
 from pipelines.ingest.rules import ParseOptions, apply_row_rules, violation_detail, with_known_parents
 from pipelines.validation import expectation_suite, validate
@@ -391,6 +391,7 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
     final = pseudonymise(accepted, c, key)
     final = final.withColumn("_record_hash", record_hash(silver_cols))
     final = final.select(*silver_cols, *SILVER_METADATA)
+    versions = first_known_versions(final, c.silver_key)
     # Only keys that arrived more than once need ranking; when they are few enough to broadcast, every
     # other row passes straight through instead of the whole batch being shuffled by key.
     repeated = materialise(repeated_keys(final, c.silver_key))
@@ -411,6 +412,9 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
             phase("great expectations")
         inserted, updated, merged_rows = _merge_silver(spark, catalog, c, final)
         phase("silver merge")
+        if c.delivery == "changes":
+            _merge_versions(spark, catalog, c, versions)
+            phase("versions merge")
     finally:
         release(final)
         release(repeated)
@@ -464,6 +468,16 @@ def _merge_silver(spark: SparkSession, catalog: Catalog, c: SourceContract, batc
     metrics = target.history(1).select("operationMetrics").first()[0]
     return (int(metrics.get("numTargetRowsInserted", 0)), int(metrics.get("numTargetRowsUpdated", 0)),
             int(metrics.get("numSourceRows", 0)))
+
+
+def _merge_versions(spark: SparkSession, catalog: Catalog, c: SourceContract, versions: DataFrame) -> None:
+    """Adds versions not seen before to silver.<source>_versions; a re-delivered version keeps its first date."""
+    name = f"silver.{c.name}_versions"
+    if not catalog.exists(spark, name):
+        catalog.append(spark, name, versions)
+        return
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in [*c.silver_key, "_record_hash"])
+    catalog.delta(spark, name).alias("t").merge(versions.alias("s"), on).whenNotMatchedInsertAll().execute()
 
 
 def _log_result(spark: SparkSession, catalog: Catalog, run_id: str, r: SourceResult) -> None:

@@ -78,6 +78,18 @@ def silver_spec(c: SourceContract) -> TableSpec:
                      comments=comments, properties={"delta.enableChangeDataFeed": "true"})
 
 
+def versions_spec(c: SourceContract) -> TableSpec:
+    """Every distinct version of a slowly changing source's records, for point-in-time reads."""
+    silver = silver_spec(c)
+    comments = dict(silver.comments)
+    comments["_extract_date"] = ("Extract date of the delivery that first brought this version: the version is "
+                                 "what the bank knew from this date until the next version's.")
+    return TableSpec(f"silver.{c.name}_versions",
+                     f"{c.description} Every distinct version of each {', '.join(c.silver_key)} as received, "
+                     "typed and pseudonymised, with the date it became known (silver.{c.name} keeps only the "
+                     "latest).".replace("{c.name}", c.name), comments=comments)
+
+
 DAILY_LINEAGE = {"source": "Silver source these rows were folded in from.",
                  "source_version": "Silver Delta version the fold reached (the next fold starts after it)."}
 
@@ -94,6 +106,8 @@ def build_catalog(settings: Settings) -> Catalog:
     for c in CONTRACTS.values():
         catalog.register(bronze_spec(c))
         catalog.register(silver_spec(c))
+        if c.delivery == "changes":
+            catalog.register(versions_spec(c))
     for spec in gold_specs():
         catalog.register(spec)
     catalog.register(QUARANTINE)

@@ -128,18 +128,23 @@ def test_silver_holds_no_direct_identifier(spark, lake):
         for r in lake["catalog"].read(spark, f"bronze.{src}").collect():
             raw_values |= {r[c.name] for c in CONTRACTS[src].pii_columns if r[c.name]}
     assert "+8613800000001" in raw_values
+    checked = []
     for name in lake["catalog"].names:
-        if not name.startswith("silver.") or not lake["catalog"].exists(spark, name):
+        if not name.startswith(("silver.", "gold.")) or not lake["catalog"].exists(spark, name):
             continue
+        checked.append(name)
         df = lake["catalog"].read(spark, name)
-        contract = CONTRACTS[name.split(".")[1]]
-        assert not {c.name for c in contract.pii_columns} & set(df.columns)
         strings = [f.name for f in df.schema.fields if f.dataType.simpleString() == "string"]
         for r in df.select(*strings).collect():
             assert not raw_values & set(r), f"{name} holds a direct identifier"
+        if name.startswith("gold."):
+            continue
+        contract = CONTRACTS[name.split(".")[1].removesuffix("_versions")]
+        assert not {c.name for c in contract.pii_columns} & set(df.columns)
         for c in contract.pii_columns:
             for r in df.select(c.silver_name).where(F.col(c.silver_name).isNotNull()).collect():
                 assert re.fullmatch(r"[0-9a-f]{64}", r[0])
+    assert {"silver.customers_versions", "gold.customer_daily"} <= set(checked)
 
 
 def test_silver_columns_carry_comments(spark, lake):
@@ -147,6 +152,8 @@ def test_silver_columns_carry_comments(spark, lake):
     comments = {r.col_name: r.comment for r in detail}
     assert comments["phone_token"].startswith("Keyed-hash token")
     assert comments["segment"] == "Bank segment."
+    gold = spark.sql(f"DESCRIBE delta.`{lake['catalog'].location('gold.customer_daily')}`").collect()
+    assert {r.col_name: r.comment for r in gold}["card_spend_grocery"] == "Card purchases at grocery merchants. (day)"
 
 
 def test_rerun_changes_nothing(spark, lake):
@@ -220,3 +227,19 @@ def test_customer_daily_as_known_respects_arrival(spark, lake):
     assert (first["txn_count"], first["card_spend_grocery"], first["card_spend_dining"]) == (1, 88.5, 0)
     # as known on day 2: T...001 reversed, T...008 (20.00 at a restaurant) counted
     assert (second["txn_count"], second["card_spend_grocery"], second["card_spend_dining"]) == (1, 0, 20)
+
+
+def test_versions_keep_what_was_known_on_each_date(spark, lake):
+    from features.history import known_on
+
+    catalog = lake["catalog"]
+    versions = catalog.read(spark, "silver.customers_versions")
+    c1 = sorted((r["_extract_date"], r["segment"]) for r in versions.where("customer_id = 'C00000001'").collect())
+    assert c1 == [(date(2026, 1, 1), "MASS"), (date(2026, 1, 2), "AFFLUENT")]
+    dates = spark.createDataFrame([(date(2026, 1, 1),), (date(2026, 1, 2),)], "as_of_date date")
+    known = {(r["as_of_date"], r["customer_id"]): r["segment"]
+             for r in known_on(versions, CONTRACTS["customers"], dates).collect()}
+    assert known[(date(2026, 1, 1), "C00000001")] == "MASS"
+    assert known[(date(2026, 1, 2), "C00000001")] == "AFFLUENT"
+    assert (date(2026, 1, 1), "C00000004") not in known               # onboarded on day 2
+    assert known[(date(2026, 1, 2), "C00000004")] is not None

@@ -62,3 +62,9 @@ def record_hash(columns: list[str]) -> SparkColumn:
     cols = [F.col(c) for c in columns]
     return F.concat(F.lpad(F.hex(F.xxhash64(F.lit("crm:a"), *cols)), 16, "0"),
                     F.lpad(F.hex(F.xxhash64(F.lit("crm:b"), *cols)), 16, "0"))
+
+
+def first_known_versions(df: DataFrame, key_columns: list[str]) -> DataFrame:
+    """Each distinct version (key and content fingerprint) once, from the earliest delivery that brought it."""
+    w = Window.partitionBy(*key_columns, "_record_hash").orderBy(F.col("_extract_date"), F.col("_source_file"))
+    return df.withColumn("_rank", F.row_number().over(w)).where("_rank = 1").drop("_rank")
