@@ -58,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--path", help="read extracts from this folder (holding <source>/ folders) instead of the "
                    "landing folder")
 
-    add("features", "bring the gold feature tables up to date with silver (gold.customer_daily)")
+    f = add("features", "bring gold up to date: fold silver changes into customer_daily, build customer_profile")
+    f.add_argument("--date", type=_date, help="as-of date of the profile (default: the latest business date loaded)")
+    f.add_argument("--from", dest="start", type=_date, help="backfill: first as-of date (with --to)")
+    f.add_argument("--to", dest="end", type=_date, help="backfill: last as-of date; the dates in between follow "
+                   "features.snapshot_cadence")
     add("tables", "list the lake's tables: layer, location, Delta version, rows, last update")
     add("docs", "regenerate docs/ from the code (source contracts)")
     d = add("demo", "generate a small bank and run every step end to end")
@@ -103,8 +107,11 @@ def cmd_ingest(args, settings: Settings) -> int:
 def cmd_features(args, settings: Settings) -> int:
     from jobs.features import run_features
 
-    for fold in run_features(_session(settings), settings):
+    folds, build = run_features(_session(settings), settings, as_of=args.date, start=args.start, end=args.end)
+    for fold in folds:
         print(fold.line())
+    if build:
+        print(build.line())
     return 0
 
 
@@ -146,9 +153,12 @@ def cmd_demo(args, settings: Settings) -> int:
     log.info("demo 2/4: ingesting landing -> bronze -> silver")
     for r in ingest(spark, settings):
         print(r.line())
-    log.info("demo 3/4: gold features")
-    for fold in run_features(spark, settings):
+    log.info("demo 3/4: gold features (customer_daily, customer_profile month-ends and the last day)")
+    start, end = date.fromisoformat(summary["bulk_date"]), date.fromisoformat(summary["end_date"])
+    folds, build = run_features(spark, settings, start=start, end=end)
+    for fold in folds:
         print(fold.line())
+    print(build.line())
     log.info("demo 4/4: tables")
     cmd_tables(args, settings)
     print(f"demo finished in {time.time() - started:.0f}s; lake at {settings.lake_root}")

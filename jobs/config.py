@@ -94,6 +94,12 @@ class IngestSettings(_Strict):
     broadcast_max_keys: int = Field(ge=0)
 
 
+class FeaturesSettings(_Strict):
+    snapshot_cadence: Literal["daily", "weekly", "month_end"]
+    daily_snapshot_days: int = Field(ge=0)
+    snapshot_retention_days: int = Field(gt=0)
+
+
 class GeneratorSettings(_Strict):
     customers: int = Field(gt=0)
     days: int = Field(gt=0)
@@ -131,6 +137,7 @@ class Settings(_Strict):
     sources: SourcesSettings
     validation: ValidationSettings
     ingest: IngestSettings
+    features: FeaturesSettings
     generator: GeneratorSettings
     catalog: CatalogSettings
     env: str = "local"

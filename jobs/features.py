@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from features.changes import signed_changes
 from features.daily import CUSTOMER_DAILY, KEY, collapse, customer_daily, customer_links
+from features.history import known_on
+from features.profile import CUSTOMER_PROFILE, customer_profile
 from jobs.catalog import Catalog
 from jobs.config import Settings
+from jobs.errors import CrmError
 from pipelines.contracts import contract
 
 log = logging.getLogger(__name__)
 
 DAILY = CUSTOMER_DAILY.name
+PROFILE = CUSTOMER_PROFILE.name
 # Which silver tables feed customer_daily, and how each becomes daily rows.
 DAILY_SOURCES = ("transactions", "ecommerce_orders")
 
@@ -88,7 +93,95 @@ def daily_rows(spark: SparkSession, catalog: Catalog) -> DataFrame:
     return collapse(catalog.read(spark, DAILY), list(KEY))
 
 
-def run_features(spark: SparkSession, settings: Settings) -> list[Fold]:
+def snapshot_dates(start: date, end: date, cadence: str) -> list[date]:
+    """The as-of dates a backfill builds: every date of the cadence in [start, end], and `end` itself."""
+    out, d = [], start
+    while d <= end:
+        if cadence == "daily" or (cadence == "weekly" and d.weekday() == 6) or \
+                (cadence == "month_end" and (d + timedelta(days=1)).day == 1):
+            out.append(d)
+        d += timedelta(days=1)
+    if end not in out:
+        out.append(end)
+    return out
+
+
+def latest_business_date(spark: SparkSession, catalog: Catalog) -> date | None:
+    """The newest extract date loaded into silver: the natural as-of date of a nightly run."""
+    latest = None
+    for source in ("transactions", "customers", "accounts"):
+        name = f"silver.{source}"
+        if catalog.exists(spark, name):
+            d = catalog.read(spark, name).agg(F.max("_extract_date")).first()[0]
+            latest = d if latest is None or (d and d > latest) else latest
+    return latest
+
+
+@dataclass
+class ProfileBuild:
+    as_of_dates: list[date]
+    rows: int
+    removed_dates: list[date]
+
+    def line(self) -> str:
+        span = (f"{self.as_of_dates[0]}" if len(self.as_of_dates) == 1
+                else f"{len(self.as_of_dates)} as-of dates {self.as_of_dates[0]}..{self.as_of_dates[-1]}")
+        removed = f"; {len(self.removed_dates)} old snapshots removed" if self.removed_dates else ""
+        return f"{PROFILE:<24} {span}: {self.rows:,} rows{removed}"
+
+
+def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as_of_dates: list[date]) -> ProfileBuild:
+    """gold.customer_profile for every date given, in one pass; each date's snapshot is replaced whole."""
+    for name in ("silver.customers_versions", "silver.accounts_versions", "silver.products", "silver.interactions"):
+        if not catalog.exists(spark, name):
+            raise CrmError(f"customer_profile needs {name}; run `crm ingest` first")
+    dates = spark.createDataFrame([(d,) for d in as_of_dates], "as_of_date date")
+    daily = catalog.read(spark, DAILY) if catalog.exists(spark, DAILY) else \
+        spark.createDataFrame([], CUSTOMER_DAILY.ddl())
+    profile = customer_profile(
+        known_on(catalog.read(spark, "silver.customers_versions"), contract("customers"), dates),
+        known_on(catalog.read(spark, "silver.accounts_versions"), contract("accounts"), dates),
+        catalog.read(spark, "silver.products"), daily, catalog.read(spark, "silver.interactions"), dates)
+    in_dates = ", ".join(f"DATE'{d}'" for d in as_of_dates)
+    catalog.replace_where(spark, PROFILE, profile, f"as_of_date IN ({in_dates})")
+    rows = catalog.read(spark, PROFILE).where(F.col("as_of_date").isin(as_of_dates)).count()
+    removed = _apply_retention(spark, settings, catalog)
+    return ProfileBuild(sorted(as_of_dates), rows, removed)
+
+
+def _apply_retention(spark: SparkSession, settings: Settings, catalog: Catalog) -> list[date]:
+    """Daily snapshots are kept `daily_snapshot_days`; older ones only on the cadence, up to the retention."""
+    f = settings.features
+    kept = [r[0] for r in catalog.read(spark, PROFILE).select("as_of_date").distinct().collect()]
+    if not kept:
+        return []
+    latest = max(kept)
+    cadence = set(snapshot_dates(min(kept), latest, f.snapshot_cadence))
+    drop = [d for d in kept if (latest - d).days > f.snapshot_retention_days
+            or ((latest - d).days > f.daily_snapshot_days and d not in cadence)]
+    if drop:
+        catalog.delta(spark, PROFILE).delete(F.col("as_of_date").isin(drop))
+    return sorted(drop)
+
+
+def run_features(spark: SparkSession, settings: Settings, *, as_of: date | None = None,
+                 start: date | None = None, end: date | None = None) -> tuple[list[Fold], ProfileBuild | None]:
+    """Folds silver changes into customer_daily, then builds the profile for `as_of` (default: the latest
+    business date loaded) or, with `start`/`end`, for every snapshot date of the cadence in that range."""
     from jobs.tables import build_catalog
 
-    return update_customer_daily(spark, build_catalog(settings))
+    catalog = build_catalog(settings)
+    folds = update_customer_daily(spark, catalog)
+    if start or end:
+        if not (start and end) or start > end:
+            raise CrmError("a backfill needs --from and --to, with --from on or before --to")
+        dates = snapshot_dates(start, end, settings.features.snapshot_cadence)
+    else:
+        as_of = as_of or latest_business_date(spark, catalog)
+        if as_of is None:
+            log.info("features: nothing ingested yet; no profile built")
+            return folds, None
+        dates = [as_of]
+    build = build_profiles(spark, settings, catalog, dates)
+    log.info("features %s", build.line())
+    return folds, build

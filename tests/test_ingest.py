@@ -243,3 +243,20 @@ def test_versions_keep_what_was_known_on_each_date(spark, lake):
     assert known[(date(2026, 1, 2), "C00000001")] == "AFFLUENT"
     assert (date(2026, 1, 1), "C00000004") not in known               # onboarded on day 2
     assert known[(date(2026, 1, 2), "C00000004")] is not None
+
+
+def test_profile_snapshots_from_the_lake(spark, lake):
+    from jobs.features import build_profiles
+
+    catalog = lake["catalog"]
+    build = build_profiles(spark, lake["settings"], catalog, [date(2026, 1, 1), date(2026, 1, 2)])
+    rows = {(r["customer_id"], r["as_of_date"]): r for r in catalog.read(spark, "gold.customer_profile").collect()}
+    assert build.rows == len(rows) and build.removed_dates == []
+    assert rows[("C00000001", date(2026, 1, 1))]["segment"] == "MASS"
+    assert rows[("C00000001", date(2026, 1, 2))]["segment"] == "AFFLUENT"
+    assert ("C00000004", date(2026, 1, 1)) not in rows and ("C00000004", date(2026, 1, 2)) in rows
+    assert rows[("C00000001", date(2026, 1, 1))]["card_spend_7d"] == 88.5
+    # T...001 reversed; T...008 (late, 20.00) and T...007 (88.50 on day 2) counted
+    assert rows[("C00000001", date(2026, 1, 2))]["card_spend_7d"] == 108.5
+    rebuilt = build_profiles(spark, lake["settings"], catalog, [date(2026, 1, 2)])
+    assert rebuilt.rows == build.rows - 2 and catalog.read(spark, "gold.customer_profile").count() == len(rows)

@@ -1,0 +1,133 @@
+"""Recency, frequency and monetary value, overall and per channel and merchant group, and the spending trend.
+
+From gold.customer_daily as known on each as-of date: a day counts only with the deliveries that had
+arrived by then. Windows end on the as-of date itself (the 30-day window is as_of-29 .. as_of).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from features.columns import Feature, FeatureGroup, slug
+from features.daily import MEASURES
+from features.reference import MERCHANT_GROUP_NAMES
+from pipelines.contracts.core_banking import CHANNELS
+from pipelines.contracts.ecommerce import ECOM_CATEGORIES
+
+WINDOWS = (7, 30, 90, 365)
+TREND_RECENT, TREND_PRIOR = 30, 90        # the last 30 days against the 90 days before them
+LOOKBACK = max(max(WINDOWS), TREND_RECENT + TREND_PRIOR)
+MIX_WINDOW = 90                           # channel and merchant-group mix
+AFFINITY_WINDOW = 365                     # e-commerce category shares
+
+_W = [f"{w}d" for w in WINDOWS]
+ACTIVITY = FeatureGroup("activity", "Recency, frequency and monetary value of banking activity, in CNY.", (
+    Feature("days_since_last_txn", "int", "Days from the last posted transaction to the as-of date (null: none "
+                                          f"in {LOOKBACK} days)."),
+    *[Feature(f"txn_count_{w}", "bigint", "Posted transactions.", w) for w in _W],
+    *[Feature(f"active_days_{w}", "int", "Days with at least one posted transaction.", w) for w in _W],
+    *[Feature(f"debit_amount_{w}", "double", "Money out.", w) for w in _W],
+    *[Feature(f"credit_amount_{w}", "double", "Money in.", w) for w in _W],
+    *[Feature(f"card_spend_{w}", "double", "Card purchases.", w) for w in _W],
+    *[Feature(f"income_{w}", "double", "Salary, interest and incoming transfers.", w) for w in _W],
+    Feature("spend_trend_30d_vs_prior_90d", "double", "Card spend in the last 30 days divided by the average "
+                                                      "30 days of the 90 before them (null: no prior spend)."),
+    *[Feature(f"debit_share_{slug(c)}_90d", "double", f"Share of money out through channel {c}.", "90d")
+      for c in CHANNELS],
+    *[Feature(f"card_spend_share_{g}_90d", "double", f"Share of card spend at {g.replace('_', ' ')} merchants.",
+              "90d") for g in MERCHANT_GROUP_NAMES],
+    Feature("cash_out_90d", "double", "Cash withdrawn.", "90d"),
+    Feature("transfer_out_90d", "double", "Transfers sent.", "90d"),
+    Feature("distinct_counterparties_90d", "int", "Distinct transfer counterparties.", "90d"),
+    Feature("fund_activity_90d", "double", "Fund and wealth-product purchases plus redemptions.", "90d"),
+    Feature("abroad_spend_365d", "double", "Money out abroad.", "365d"),
+))
+
+ECOMMERCE = FeatureGroup("ecommerce", "E-commerce behaviour of the customer's linked platform account, in CNY.", (
+    Feature("days_since_last_order", "int", "Days from the last completed order to the as-of date."),
+    Feature("ecom_orders_90d", "bigint", "Completed orders.", "90d"),
+    Feature("ecom_amount_90d", "double", "Completed order value.", "90d"),
+    Feature("ecom_basket_90d", "double", "Average completed order value (null: no orders).", "90d"),
+    *[Feature(f"ecom_share_{slug(c)}_365d", "double", f"Share of order value in category {c}.", "365d")
+      for c in ECOM_CATEGORIES],
+))
+
+GROUPS = (ACTIVITY, ECOMMERCE)
+
+
+def _known_days(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
+    """Each as-of date's view of each active day in the lookback: one row per customer, as-of date and day."""
+    pairs = daily.join(F.broadcast(as_of_dates),
+                       (F.col("known_date") <= F.col("as_of_date"))
+                       & (F.col("activity_date") <= F.col("as_of_date"))
+                       & (F.col("activity_date") > F.date_sub(F.col("as_of_date"), LOOKBACK)))
+    aggs = []
+    for f in MEASURES:
+        if f.type.startswith("array"):
+            aggs.append(F.array_distinct(F.flatten(F.collect_list(f.name))).alias(f.name))
+        else:
+            aggs.append(F.sum(f.name).alias(f.name))
+    return (pairs.groupBy("customer_id", "as_of_date", "activity_date").agg(*aggs)
+            .withColumn("_age", F.datediff("as_of_date", "activity_date")))
+
+
+def _in(days: int) -> Column:
+    return F.col("_age") < days
+
+
+def _sum(col: str, days: int) -> Column:
+    return F.coalesce(F.sum(F.when(_in(days), F.col(col))), F.lit(0))
+
+
+def _share(part: Column, whole: Column) -> Column:
+    return F.when(whole > 0, part / whole)
+
+
+def activity_features(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
+    """One row per customer with any activity in the lookback, per as-of date: the ACTIVITY and ECOMMERCE groups."""
+    days = _known_days(daily, as_of_dates)
+    active = F.col("txn_count") > 0
+    ordered = F.col("ecom_order_count") > 0
+    aggs = [
+        F.min(F.when(active, F.col("_age"))).alias("days_since_last_txn"),
+        *[_sum("txn_count", w).alias(f"txn_count_{w}d") for w in WINDOWS],
+        *[F.count(F.when(active & _in(w), True)).alias(f"active_days_{w}d") for w in WINDOWS],
+        *[_sum("debit_amount", w).alias(f"debit_amount_{w}d") for w in WINDOWS],
+        *[_sum("credit_amount", w).alias(f"credit_amount_{w}d") for w in WINDOWS],
+        *[_sum("card_spend_amount", w).alias(f"card_spend_{w}d") for w in WINDOWS],
+        *[_sum("income_amount", w).alias(f"income_{w}d") for w in WINDOWS],
+        _sum("card_spend_amount", TREND_RECENT).alias("_recent"),
+        F.coalesce(F.sum(F.when((F.col("_age") >= TREND_RECENT) & _in(TREND_RECENT + TREND_PRIOR),
+                                F.col("card_spend_amount"))), F.lit(0)).alias("_prior"),
+        *[_sum(f"debit_amount_{slug(c)}", MIX_WINDOW).alias(f"_debit_{slug(c)}") for c in CHANNELS],
+        *[_sum(f"card_spend_{g}", MIX_WINDOW).alias(f"_spend_{g}") for g in MERCHANT_GROUP_NAMES],
+        _sum("debit_amount", MIX_WINDOW).alias("_debit_mix"),
+        _sum("card_spend_amount", MIX_WINDOW).alias("_spend_mix"),
+        _sum("cash_out_amount", 90).alias("cash_out_90d"),
+        _sum("transfer_out_amount", 90).alias("transfer_out_90d"),
+        F.size(F.array_distinct(F.flatten(F.collect_list(F.when(_in(90), F.col("transfer_counterparties"))))))
+        .alias("distinct_counterparties_90d"),
+        (_sum("fund_purchase_amount", 90) + _sum("fund_redemption_amount", 90)).alias("fund_activity_90d"),
+        _sum("abroad_amount", 365).alias("abroad_spend_365d"),
+        F.min(F.when(ordered, F.col("_age"))).alias("days_since_last_order"),
+        _sum("ecom_order_count", 90).alias("ecom_orders_90d"),
+        _sum("ecom_order_amount", 90).alias("ecom_amount_90d"),
+        *[_sum(f"ecom_amount_{slug(c)}", AFFINITY_WINDOW).alias(f"_ecom_{slug(c)}") for c in ECOM_CATEGORIES],
+        _sum("ecom_order_amount", AFFINITY_WINDOW).alias("_ecom_all"),
+    ]
+    out = days.groupBy("customer_id", "as_of_date").agg(*aggs)
+    prior_month = F.col("_prior") / (TREND_PRIOR / TREND_RECENT)
+    out = out.select(
+        "*",
+        F.when(prior_month > 0, F.col("_recent") / prior_month).alias("spend_trend_30d_vs_prior_90d"),
+        *[_share(F.col(f"_debit_{slug(c)}"), F.col("_debit_mix")).alias(f"debit_share_{slug(c)}_90d")
+          for c in CHANNELS],
+        *[_share(F.col(f"_spend_{g}"), F.col("_spend_mix")).alias(f"card_spend_share_{g}_90d")
+          for g in MERCHANT_GROUP_NAMES],
+        F.when(F.col("ecom_orders_90d") > 0, F.col("ecom_amount_90d") / F.col("ecom_orders_90d"))
+        .alias("ecom_basket_90d"),
+        *[_share(F.col(f"_ecom_{slug(c)}"), F.col("_ecom_all")).alias(f"ecom_share_{slug(c)}_365d")
+          for c in ECOM_CATEGORIES],
+    )
+    return out.select("customer_id", "as_of_date", *[f.name for g in GROUPS for f in g.features])
