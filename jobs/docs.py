@@ -1,4 +1,5 @@
-"""docs/sources.md, generated from the source contracts (and tested to be current)."""
+"""docs/sources.md and docs/features.md, generated from the source contracts and the feature column definitions
+(and tested to be current)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from jobs.config import PROJECT_DIR
 from pipelines.contracts import CONTRACTS, SourceContract
 
 SOURCES_DOC = PROJECT_DIR / "docs" / "sources.md"
+FEATURES_DOC = PROJECT_DIR / "docs" / "features.md"
 
 
 def _rules(c) -> str:
@@ -65,7 +67,34 @@ def sources_markdown() -> str:
     return head + index + "\n" + "\n".join(source_section(s) for s in CONTRACTS.values())
 
 
+def features_markdown() -> str:
+    from features.daily import CUSTOMER_DAILY
+    from features.profile import CUSTOMER_PROFILE, zero_when_absent
+
+    out = ["# Gold feature tables\n",
+           "Generated from the feature column definitions in `features/` by `crm docs`; do not edit by hand. "
+           "Amounts are in CNY at reference rates (`features/reference.py`). A window `30d` ends on the as-of "
+           "date and spans 30 days.\n"]
+    for table in (CUSTOMER_DAILY, CUSTOMER_PROFILE):
+        out += [f"## `{table.name}`\n", table.description + "\n", f"Key: {', '.join(f'`{k}`' for k in table.key)}.\n"]
+        for g in table.groups:
+            out += [f"### {g.name}\n", g.description + "\n", "| column | type | window | meaning |",
+                    "|---|---|---|---|"]
+            for f in g.features:
+                note = " 0 when the customer has none." if table is CUSTOMER_PROFILE and zero_when_absent(f) else ""
+                out.append(f"| `{f.name}` | {f.type} | {f.window} | {f.description}{note} |")
+            out.append("")
+        if table is CUSTOMER_DAILY:
+            from jobs.tables import DAILY_LINEAGE
+
+            out += ["### lineage\n", "Which fold of silver changes wrote the row.\n",
+                    "| column | type | window | meaning |", "|---|---|---|---|", f"| `source` | string |  | {DAILY_LINEAGE['source']} |",
+                    f"| `source_version` | bigint |  | {DAILY_LINEAGE['source_version']} |", ""]
+    return "\n".join(out)
+
+
 def write_docs() -> list[Path]:
     SOURCES_DOC.parent.mkdir(parents=True, exist_ok=True)
     SOURCES_DOC.write_text(sources_markdown())
-    return [SOURCES_DOC]
+    FEATURES_DOC.write_text(features_markdown())
+    return [SOURCES_DOC, FEATURES_DOC]

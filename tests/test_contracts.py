@@ -1,6 +1,6 @@
 """Source contracts are consistent, and docs/sources.md is generated from them and current."""
 
-from jobs.docs import SOURCES_DOC, sources_markdown
+from jobs.docs import FEATURES_DOC, SOURCES_DOC, features_markdown, sources_markdown
 from pipelines.contracts import CONTRACTS, dependency_order
 from pipelines.ingest.batch_checks import row_count_problems, schema_problems
 
@@ -27,8 +27,9 @@ def test_direct_identifiers_are_marked_pii():
             ("customers", "email"), ("ecommerce_orders", "phone"), ("ecommerce_events", "email")} <= pii
 
 
-def test_sources_doc_is_current():
+def test_docs_are_current():
     assert SOURCES_DOC.read_text() == sources_markdown(), "docs/sources.md is stale: run `crm docs`"
+    assert FEATURES_DOC.read_text() == features_markdown(), "docs/features.md is stale: run `crm docs`"
 
 
 def test_schema_drift_spots_a_renamed_column():
