@@ -94,10 +94,17 @@ class IngestSettings(_Strict):
     broadcast_max_keys: int = Field(ge=0)
 
 
+class TagDefinition(_Strict):
+    description: str
+    condition: str                # Spark SQL over gold.customer_profile columns
+    owner: str
+
+
 class FeaturesSettings(_Strict):
     snapshot_cadence: Literal["daily", "weekly", "month_end"]
     daily_snapshot_days: int = Field(ge=0)
     snapshot_retention_days: int = Field(gt=0)
+    tags: dict[str, TagDefinition] = Field(default_factory=dict)
 
 
 class GeneratorSettings(_Strict):

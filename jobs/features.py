@@ -19,6 +19,7 @@ from features.changes import signed_changes
 from features.daily import CUSTOMER_DAILY, KEY, collapse, customer_daily, customer_links
 from features.history import known_on
 from features.profile import CUSTOMER_PROFILE, customer_profile
+from features.tags import CUSTOMER_TAGS, Tag, TagError, check_tags, customer_tags
 from jobs.catalog import Catalog
 from jobs.config import Settings
 from jobs.errors import CrmError
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DAILY = CUSTOMER_DAILY.name
 PROFILE = CUSTOMER_PROFILE.name
+TAGS = CUSTOMER_TAGS.name
 # Which silver tables feed customer_daily, and how each becomes daily rows.
 DAILY_SOURCES = ("transactions", "ecommerce_orders")
 
@@ -122,12 +124,13 @@ class ProfileBuild:
     as_of_dates: list[date]
     rows: int
     removed_dates: list[date]
+    tags: int = 0
 
     def line(self) -> str:
         span = (f"{self.as_of_dates[0]}" if len(self.as_of_dates) == 1
                 else f"{len(self.as_of_dates)} as-of dates {self.as_of_dates[0]}..{self.as_of_dates[-1]}")
         removed = f"; {len(self.removed_dates)} old snapshots removed" if self.removed_dates else ""
-        return f"{PROFILE:<24} {span}: {self.rows:,} rows{removed}"
+        return f"{PROFILE:<24} {span}: {self.rows:,} rows, {self.tags:,} tags held{removed}"
 
 
 def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as_of_dates: list[date]) -> ProfileBuild:
@@ -142,11 +145,19 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
         known_on(catalog.read(spark, "silver.customers_versions"), contract("customers"), dates),
         known_on(catalog.read(spark, "silver.accounts_versions"), contract("accounts"), dates),
         catalog.read(spark, "silver.products"), daily, catalog.read(spark, "silver.interactions"), dates)
+    tags = [Tag(name, t.condition, t.owner, t.description) for name, t in settings.features.tags.items()]
+    try:
+        check_tags(profile, tags)  # a bad definition stops the run before anything is written
+    except TagError as e:
+        raise CrmError(f"features.tags: {e}") from None
     in_dates = ", ".join(f"DATE'{d}'" for d in as_of_dates)
     catalog.replace_where(spark, PROFILE, profile, f"as_of_date IN ({in_dates})")
-    rows = catalog.read(spark, PROFILE).where(F.col("as_of_date").isin(as_of_dates)).count()
+    written = catalog.read(spark, PROFILE).where(F.col("as_of_date").isin(as_of_dates))
+    rows = written.count()
+    catalog.replace_where(spark, TAGS, customer_tags(written, tags), f"as_of_date IN ({in_dates})")
+    tagged = catalog.read(spark, TAGS).where(F.col("as_of_date").isin(as_of_dates)).count()
     removed = _apply_retention(spark, settings, catalog)
-    return ProfileBuild(sorted(as_of_dates), rows, removed)
+    return ProfileBuild(sorted(as_of_dates), rows, removed, tagged)
 
 
 def _apply_retention(spark: SparkSession, settings: Settings, catalog: Catalog) -> list[date]:
@@ -160,7 +171,9 @@ def _apply_retention(spark: SparkSession, settings: Settings, catalog: Catalog) 
     drop = [d for d in kept if (latest - d).days > f.snapshot_retention_days
             or ((latest - d).days > f.daily_snapshot_days and d not in cadence)]
     if drop:
-        catalog.delta(spark, PROFILE).delete(F.col("as_of_date").isin(drop))
+        for name in (PROFILE, TAGS):
+            if catalog.exists(spark, name):
+                catalog.delta(spark, name).delete(F.col("as_of_date").isin(drop))
     return sorted(drop)
 
 

@@ -97,10 +97,13 @@ DAILY_LINEAGE = {"source": "Silver source these rows were folded in from.",
 def gold_specs() -> list[TableSpec]:
     from features.daily import CUSTOMER_DAILY
     from features.profile import CUSTOMER_PROFILE
+    from features.tags import CUSTOMER_TAGS
 
     return [TableSpec(CUSTOMER_DAILY.name, CUSTOMER_DAILY.description,
                       comments={**CUSTOMER_DAILY.comments, **DAILY_LINEAGE}),
             TableSpec(CUSTOMER_PROFILE.name, CUSTOMER_PROFILE.description, comments=CUSTOMER_PROFILE.comments,
+                      partition_by=("as_of_date",)),
+            TableSpec(CUSTOMER_TAGS.name, CUSTOMER_TAGS.description, comments=CUSTOMER_TAGS.comments,
                       partition_by=("as_of_date",))]
 
 

@@ -150,3 +150,39 @@ def test_snapshot_dates_follow_the_cadence():
     assert snapshot_dates(date(2026, 3, 1), date(2026, 3, 16), "weekly") == [
         date(2026, 3, 1), date(2026, 3, 8), date(2026, 3, 15), date(2026, 3, 16)]
     assert len(snapshot_dates(date(2026, 3, 1), date(2026, 3, 10), "daily")) == 10
+
+
+def test_tags_from_definitions(profile):
+    from features.tags import Tag, customer_tags
+
+    df, _ = profile
+    tags = [Tag("fund_investor", "holds_fund + holds_wealth_mgmt > 0", "wealth"),
+            Tag("quiet_month", "txn_count_30d = 0", "retention"),
+            Tag("has_manager", "account_manager_id IS NOT NULL", "branches")]
+    held = sorted((r["customer_id"], r["as_of_date"], r["tag"], r["owner"]) for r in customer_tags(df, tags).collect())
+    assert ("C1", MAR31, "fund_investor", "wealth") in held
+    assert ("C3", MAR31, "quiet_month", "retention") in held
+    assert ("C1", MAR31, "quiet_month", "retention") not in held        # two transactions in 30 days
+    assert not [h for h in held if h[0] == "C3" and h[2] == "has_manager"]
+    assert len(held) == len(set(held))
+
+
+def test_a_bad_tag_definition_names_the_tag(profile):
+    from features.tags import Tag, TagError, check_tags
+
+    df, _ = profile
+    for tag, said in [(Tag("typo", "txn_count_31d > 0", "x"), "txn_count_31d"),
+                      (Tag("not_a_test", "txn_count_30d + 1", "x"), "not true/false"),
+                      (Tag("broken", "txn_count_30d >", "x"), "not valid")]:
+        with pytest.raises(TagError) as e:
+            check_tags(df, [tag])
+        assert f"tag '{tag.name}'" in str(e.value) and said in str(e.value)
+
+
+def test_configured_tags_are_valid_over_the_profile(profile, test_settings):
+    from features.tags import Tag, check_tags
+
+    df, _ = profile
+    tags = [Tag(n, t.condition, t.owner) for n, t in test_settings.features.tags.items()]
+    assert len(tags) >= 7
+    check_tags(df, tags)
