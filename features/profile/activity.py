@@ -10,7 +10,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from features.columns import Feature, FeatureGroup, slug
-from features.daily import MEASURES
+from features.daily import collapse
 from features.reference import MERCHANT_GROUP_NAMES
 from pipelines.contracts.core_banking import CHANNELS
 from pipelines.contracts.ecommerce import ECOM_CATEGORIES
@@ -62,13 +62,7 @@ def _known_days(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
                        (F.col("known_date") <= F.col("as_of_date"))
                        & (F.col("activity_date") <= F.col("as_of_date"))
                        & (F.col("activity_date") > F.date_sub(F.col("as_of_date"), LOOKBACK)))
-    aggs = []
-    for f in MEASURES:
-        if f.type.startswith("array"):
-            aggs.append(F.array_distinct(F.flatten(F.collect_list(f.name))).alias(f.name))
-        else:
-            aggs.append(F.sum(f.name).alias(f.name))
-    return (pairs.groupBy("customer_id", "as_of_date", "activity_date").agg(*aggs)
+    return (collapse(pairs, ["customer_id", "as_of_date", "activity_date"])
             .withColumn("_age", F.datediff("as_of_date", "activity_date")))
 
 
