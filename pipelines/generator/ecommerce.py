@@ -10,6 +10,7 @@ from pipelines.contracts.ecommerce import ECOM_CATEGORIES
 from pipelines.generator.context import Context
 from pipelines.generator.customers import EMAIL_DOMAINS, GIVEN, SURNAMES
 from pipelines.generator.randomness import scrambled_id, sql_col
+from pipelines.generator.timeline import with_later_version
 
 FAVOURITES = {
     "STUDENT": ("EDUCATION", "ELECTRONICS", "FASHION", "BOOKS"),
@@ -71,11 +72,9 @@ def ecommerce_orders_landing(users: DataFrame, ctx: Context) -> DataFrame:
     med = F.element_at(F.create_map(*[x for c, m in MEDIAN_BASKET.items() for x in (F.lit(c), F.lit(float(m)))]), sql_col("category"))
     later = d.weighted((("NONE", 0.9), ("CANCELLED", 0.04), ("RETURNED", 0.06)), "o_status", u, k)
     x = x.select("*", later.alias("later"), (sql_col("sec") + d.between(3600, 12 * 86400, "o_later", u, k)).alias("later_sec"))
-    x = x.select("*", F.explode(F.when(sql_col("later") != "NONE", F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0)))).alias("v"))
+    x = with_later_version(x, sql_col("later") != "NONE", sql_col("sec") + d.below(120, "o_upd", u, k),
+                           sql_col("later_sec"), p.last_day)
     after = sql_col("v") == 1
-    upd = F.when(after, sql_col("later_sec")).otherwise(sql_col("sec") + d.below(120, "o_upd", u, k))
-    vday = F.floor(upd / 86400).cast("int")
-    x = x.select("*", upd.alias("upd"), vday.alias("vday")).where(sql_col("vday") <= p.last_day)
     return x.select(
         scrambled_id("O", u * 1000 + k, 10).alias("order_id"), "platform_user_id", "phone", "email",
         t.ts(0, sql_col("sec")).alias("order_ts"), "category",

@@ -9,6 +9,7 @@ from pipelines.generator.context import Context
 from pipelines.generator.customers import aff_col
 from pipelines.generator.products import CATALOGUE
 from pipelines.generator.randomness import scrambled_id, sql_col
+from pipelines.generator.timeline import with_later_version
 
 _CATEGORY = {r[0]: r[2] for r in CATALOGUE}
 #            campaign          product  channel       start (share of the period)
@@ -50,11 +51,9 @@ def campaign_responses_landing(pop: DataFrame, ctx: Context) -> DataFrame:
     offer_sec = sql_col("day").cast("long") * 86400 + 9 * 3600 + d.below(10 * 3600, "offer_s", i, k)
     resp_sec = offer_sec + d.between(600, 7 * 86400, "resp_lag", i, k)
     x = x.select("*", responded.alias("resp"), converted.alias("conv"), offer_sec.alias("offer_sec"), resp_sec.alias("resp_sec"))
-    x = x.select("*", F.explode(F.when(sql_col("resp"), F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0)))).alias("v"))
+    x = with_later_version(x, sql_col("resp"), sql_col("offer_sec") + d.below(300, "offer_upd", i, k),
+                           sql_col("resp_sec"), p.last_day)
     after = sql_col("v") == 1
-    upd = F.when(after, sql_col("resp_sec")).otherwise(sql_col("offer_sec") + d.below(300, "offer_upd", i, k))
-    vday = F.floor(upd / 86400).cast("int")
-    x = x.select("*", upd.alias("upd"), vday.alias("vday")).where(sql_col("vday") <= p.last_day)
     return x.select(
         scrambled_id("R", i * 1000 + k, 10).alias("response_id"), "campaign_id", "customer_id", "product_id",
         t.ts(0, sql_col("offer_sec")).alias("offer_ts"), "channel",

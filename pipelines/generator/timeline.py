@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.generator.params import GeneratorParams
-from pipelines.generator.randomness import col_or_lit
+from pipelines.generator.randomness import col_or_lit, sql_col
 
 EPOCH = date(1970, 1, 1)
 
@@ -49,3 +49,13 @@ class Timeline:
 
     def end_of_day_seconds(self) -> Column:
         return F.lit(86399)
+
+
+def with_later_version(x: DataFrame, resent: Column, first_upd: Column, later_upd: Column, last_day: int) -> DataFrame:
+    """Each record once (`v` = 0, updated at `first_upd`, seconds from day 0) and, where `resent`, again as a
+    later version (`v` = 1, at `later_upd`). Adds `upd` and `vday` (the day the version exists); versions after
+    the last generated day are dropped: they have not been delivered yet."""
+    x = x.select("*", F.explode(F.when(resent, F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0)))).alias("v"))
+    upd = F.when(sql_col("v") == 1, later_upd).otherwise(first_upd)
+    vday = F.floor(upd / 86400).cast("int")
+    return x.select("*", upd.alias("upd"), vday.alias("vday")).where(sql_col("vday") <= last_day)
