@@ -43,7 +43,7 @@ def _member(ctx: Context, k: Column) -> Column:
 
 def aml_transactions(spark: SparkSession, pop: DataFrame, ctx: Context) -> DataFrame:
     """The typologies' transactions in the internal layout, with case columns kept for the truth."""
-    p, d = ctx.p, ctx.d
+    d = ctx.d
     c = _cases(spark, pop, ctx)
     g, ty = sql_col("case_group"), sql_col("typology")
     n = (F.when(ty == "STRUCTURING", d.between(6, 12, "st_n", g))

@@ -104,7 +104,7 @@ def aff_col(cat: str) -> str:
 
 def population(spark: SparkSession, ctx: Context) -> DataFrame:
     """One row per customer with every latent attribute the other domains draw on (not a landing source)."""
-    p, t, d = ctx.p, ctx.t, ctx.d
+    p, d = ctx.p, ctx.d
     i = sql_col("idx")
     n_branches = max(5, min(999, p.customers // 400))
     n_managers = max(1, min(9999, round(p.customers * 0.35 / 200)))

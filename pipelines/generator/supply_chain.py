@@ -93,7 +93,6 @@ def invoices_landing(pairs: DataFrame, pop: DataFrame, ctx: Context) -> DataFram
     cancel = F.when(fate == "CANCELLED", issue + d.between(1, 10, "inv_cancel", *ik))
     x = x.select("*", issue.alias("issue"), due.alias("due"), paid.cast("int").alias("paid"), cancel.cast("int").alias("cancel"),
                  fate.alias("fate"))
-    later = F.array(F.lit(0), sql_col("paid"), sql_col("due") + 1, sql_col("cancel"))
     x = x.select("*", F.explode(F.sequence(F.lit(0), F.lit(3))).alias("v"))
     vday = (F.when(sql_col("v") == 0, sql_col("issue")).when(sql_col("v") == 1, sql_col("paid"))
             .when((sql_col("v") == 2) & sql_col("fate").isin("LATE", "UNPAID"), sql_col("due") + 1)
