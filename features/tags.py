@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import BooleanType
 
 from features.columns import Feature, FeatureGroup, FeatureTable
+from features.conditions import ConditionError, check_condition
 
 CUSTOMER_TAGS = FeatureTable(
     "gold.customer_tags",
@@ -35,7 +34,7 @@ class Tag:
     description: str = ""
 
 
-class TagError(ValueError):
+class TagError(ConditionError):
     pass
 
 
@@ -45,14 +44,9 @@ def check_tags(profile: DataFrame, tags: list[Tag]) -> None:
         if not t.name.replace("_", "").isalnum():
             raise TagError(f"tag {t.name!r}: a tag name is letters, digits and underscores")
         try:
-            dtype = profile.select(F.expr(t.condition).alias("c")).schema["c"].dataType
-        except PySparkException as e:
-            first = str(e).strip().splitlines()[0][:300]
-            raise TagError(f"tag {t.name!r}: condition {t.condition!r} is not valid over the profile: {first}") \
-                from None
-        if not isinstance(dtype, BooleanType):
-            raise TagError(f"tag {t.name!r}: condition {t.condition!r} gives {dtype.simpleString()}, "
-                           "not true/false")
+            check_condition(profile, f"tag {t.name!r}", t.condition)
+        except ConditionError as e:
+            raise TagError(str(e)) from None
 
 
 def customer_tags(profile: DataFrame, tags: list[Tag]) -> DataFrame:

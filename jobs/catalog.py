@@ -6,6 +6,7 @@ metastore database. Every table is created with column comments; transformations
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
@@ -13,6 +14,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from jobs.config import Settings
+
+log = logging.getLogger(__name__)
 
 LAYERS = ("bronze", "silver", "gold", "serving", "ops")
 
@@ -93,10 +96,18 @@ class Catalog:
         return self.delta(spark, name).history(1).select("version").first()[0]
 
     def ensure(self, spark: SparkSession, name: str, schema: StructType) -> None:
-        """Creates the table (schema, column comments, properties) if it does not exist yet."""
-        if self.exists(spark, name):
-            return
+        """Creates the table (schema, column comments, properties) if it does not exist yet; on an existing
+        table, adds the columns it lacks (schemas change only additively), with their comments."""
         spec = self._specs.get(name) or TableSpec(name, "")
+        if self.exists(spark, name):
+            have = {f.name for f in self.read(spark, name).schema.fields}
+            new = [f for f in schema.fields if f.name not in have]
+            if new:
+                cols = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" + _comment_sql(
+                    spec.comments.get(f.name) or f.metadata.get("comment")) for f in new)
+                spark.sql(f"ALTER TABLE delta.`{self.location(name)}` ADD COLUMNS ({cols})")
+                log.info("%s: added columns %s", name, ", ".join(f.name for f in new))
+            return
         builder = (DeltaTable.createIfNotExists(spark).location(self.location(name)))
         if spec.description:
             builder = builder.comment(spec.description)
@@ -133,3 +144,7 @@ class Catalog:
         row.update(version=last["version"], updated=last["timestamp"],
                    rows=self.read(spark, name).count())
         return row
+
+
+def _comment_sql(comment: str | None) -> str:
+    return "" if not comment else " COMMENT '" + comment.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -100,11 +100,34 @@ class TagDefinition(_Strict):
     owner: str
 
 
+class ValueTier(_Strict):
+    tier: str
+    min_value: float
+
+
+class ValueSettings(_Strict):
+    deposit_margin: float = Field(ge=0, le=1)
+    loan_margin: float = Field(ge=0, le=1)
+    investment_fee: float = Field(ge=0, le=1)
+    card_interchange: float = Field(ge=0, le=1)
+    tiers: list[ValueTier] = Field(min_length=1)
+
+
+class RuleDefinition(_Strict):
+    rule: str
+    assigns: str
+    condition: str                # Spark SQL over gold.customer_profile columns
+    explanation: str
+
+
 class FeaturesSettings(_Strict):
     snapshot_cadence: Literal["daily", "weekly", "month_end"]
     daily_snapshot_days: int = Field(ge=0)
     snapshot_retention_days: int = Field(gt=0)
     tags: dict[str, TagDefinition] = Field(default_factory=dict)
+    value: ValueSettings
+    orientation: list[RuleDefinition] = Field(default_factory=list)
+    loyalty: list[RuleDefinition] = Field(default_factory=list)
 
 
 class GeneratorSettings(_Strict):

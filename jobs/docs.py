@@ -41,6 +41,8 @@ def source_section(s: SourceContract) -> str:
         f"- business key: {', '.join(f'`{k}`' for k in s.key)}; latest version by: "
         f"{'`' + s.version_column + '`, then ' if s.version_column else ''}extract date",
         f"- parents: {', '.join(f'`{p}`' for p in sorted(s.parents)) or 'none'}",
+        *([f"- every version kept with the date it became known: `silver.{s.name}_versions`"]
+          if s.keeps_versions else []),
         "",
         "| column | type | required | meaning | rules |",
         "|---|---|---|---|---|",
@@ -69,7 +71,7 @@ def sources_markdown() -> str:
 
 def features_markdown() -> str:
     from features.daily import CUSTOMER_DAILY
-    from features.profile import CUSTOMER_PROFILE, zero_when_absent
+    from features.profile import CUSTOMER_PROFILE, SOURCE_GROUPS, zero_when_absent
     from features.tags import CUSTOMER_TAGS
 
     out = ["# Gold feature tables\n",
@@ -82,7 +84,8 @@ def features_markdown() -> str:
             out += [f"### {g.name}\n", g.description + "\n", "| column | type | window | meaning |",
                     "|---|---|---|---|"]
             for f in g.features:
-                note = " 0 when the customer has none." if table is CUSTOMER_PROFILE and zero_when_absent(f) else ""
+                filled = table is CUSTOMER_PROFILE and g in SOURCE_GROUPS and zero_when_absent(f)
+                note = " 0 when the customer has none." if filled else ""
                 out.append(f"| `{f.name}` | {f.type} | {f.window} | {f.description}{note} |")
             out.append("")
         if table is CUSTOMER_DAILY:
@@ -91,7 +94,30 @@ def features_markdown() -> str:
             out += ["### lineage\n", "Which fold of silver changes wrote the row.\n",
                     "| column | type | window | meaning |", "|---|---|---|---|", f"| `source` | string |  | {DAILY_LINEAGE['source']} |",
                     f"| `source_version` | bigint |  | {DAILY_LINEAGE['source_version']} |", ""]
-    return "\n".join(out)
+    return "\n".join(out + configured_rules_markdown())
+
+
+def configured_rules_markdown() -> list[str]:
+    """The default business rules of conf/base/features.yaml: value rates and tiers, orientation, loyalty, tags."""
+    from jobs.config import load_settings
+
+    f = load_settings("local").features
+    v = f.value
+    out = ["## Default business rules (`conf/base/features.yaml`)\n",
+           "The bank changes these in configuration, without code. Rules apply in order: the first whose "
+           "condition holds assigns its value, and the profile names the rule.\n",
+           "### value\n",
+           f"Revenue estimate: fees in full; card interchange {v.card_interchange:.2%} of card spend; yearly "
+           f"margins {v.deposit_margin:.2%} on deposits and {v.loan_margin:.2%} on loans; yearly fee "
+           f"{v.investment_fee:.2%} on investments at market value.\n",
+           "| value_tier | customer_value at least (CNY) |", "|---|---|",
+           *[f"| {t.tier} | {t.min_value:,.0f} |" for t in v.tiers], ""]
+    for title, rules in (("orientation", f.orientation), ("loyalty", f.loyalty)):
+        out += [f"### {title}\n", "| rule | assigns | condition | why |", "|---|---|---|---|",
+                *[f"| `{r.rule}` | {r.assigns} | `{r.condition}` | {r.explanation} |" for r in rules], ""]
+    out += ["### tags (`gold.customer_tags`)\n", "| tag | condition | owner | meaning |", "|---|---|---|---|",
+            *[f"| `{name}` | `{t.condition}` | {t.owner} | {t.description} |" for name, t in f.tags.items()], ""]
+    return out
 
 
 def write_docs() -> list[Path]:

@@ -18,8 +18,11 @@ from pyspark.sql import functions as F
 from features.changes import signed_changes
 from features.daily import CUSTOMER_DAILY, KEY, collapse, customer_daily, customer_links
 from features.history import known_on
-from features.profile import CUSTOMER_PROFILE, customer_profile
-from features.tags import CUSTOMER_TAGS, Tag, TagError, check_tags, customer_tags
+from features.conditions import ConditionError
+from features.profile import CUSTOMER_PROFILE, ProfileRules, ProfileSources, customer_profile
+from features.profile.relationship import Rule
+from features.profile.value import ValueRules
+from features.tags import CUSTOMER_TAGS, Tag, check_tags, customer_tags
 from jobs.catalog import Catalog
 from jobs.config import Settings
 from jobs.errors import CrmError
@@ -133,23 +136,71 @@ class ProfileBuild:
         return f"{PROFILE:<24} {span}: {self.rows:,} rows, {self.tags:,} tags held{removed}"
 
 
+PROFILE_INPUTS = ("silver.customers_versions", "silver.accounts_versions", "silver.products", "silver.interactions")
+
+
+def profile_rules(settings: Settings) -> ProfileRules:
+    f = settings.features
+    v = f.value
+    try:
+        value = ValueRules(v.deposit_margin, v.loan_margin, v.investment_fee, v.card_interchange,
+                           tuple((t.tier, t.min_value) for t in v.tiers))
+    except ValueError as e:
+        raise CrmError(f"features.value: {e}") from None
+    return ProfileRules(
+        value,
+        tuple(Rule(r.rule, r.assigns, r.condition, r.explanation) for r in f.orientation),
+        tuple(Rule(r.rule, r.assigns, r.condition, r.explanation) for r in f.loyalty))
+
+
+def _read_or_empty(spark: SparkSession, catalog: Catalog, name: str) -> DataFrame:
+    """A source a bank may not have (no wealth products, no supply-chain feed): an empty table stands in."""
+    if catalog.exists(spark, name):
+        return catalog.read(spark, name)
+    source = name.split(".", 1)[1].removesuffix("_versions")
+    c = contract(source)
+    meta = ", _extract_date date, _source_file string"
+    return spark.createDataFrame([], c.spark_ddl() + meta)
+
+
+def previous_snapshot(spark: SparkSession, catalog: Catalog, before: date) -> tuple[DataFrame | None, date | None]:
+    """The latest profile snapshot before `before` (the base its historical value is carried from)."""
+    if not catalog.exists(spark, PROFILE):
+        return None, None
+    latest = (catalog.read(spark, PROFILE).where(F.col("as_of_date") < F.lit(before))
+              .agg(F.max("as_of_date")).first()[0])
+    if latest is None:
+        return None, None
+    return catalog.read(spark, PROFILE).where(F.col("as_of_date") == F.lit(latest)), latest
+
+
 def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as_of_dates: list[date]) -> ProfileBuild:
     """gold.customer_profile for every date given, in one pass; each date's snapshot is replaced whole."""
-    for name in ("silver.customers_versions", "silver.accounts_versions", "silver.products", "silver.interactions"):
+    for name in PROFILE_INPUTS:
         if not catalog.exists(spark, name):
             raise CrmError(f"customer_profile needs {name}; run `crm ingest` first")
+    as_of_dates = sorted(set(as_of_dates))
     dates = spark.createDataFrame([(d,) for d in as_of_dates], "as_of_date date")
     daily = catalog.read(spark, DAILY) if catalog.exists(spark, DAILY) else \
         spark.createDataFrame([], CUSTOMER_DAILY.ddl())
-    profile = customer_profile(
-        known_on(catalog.read(spark, "silver.customers_versions"), contract("customers"), dates),
-        known_on(catalog.read(spark, "silver.accounts_versions"), contract("accounts"), dates),
-        catalog.read(spark, "silver.products"), daily, catalog.read(spark, "silver.interactions"), dates)
+    previous, previous_date = previous_snapshot(spark, catalog, as_of_dates[0])
+    sources = ProfileSources(
+        as_of_dates=dates,
+        customers_known=known_on(catalog.read(spark, "silver.customers_versions"), contract("customers"), dates),
+        accounts_known=known_on(catalog.read(spark, "silver.accounts_versions"), contract("accounts"), dates),
+        products=catalog.read(spark, "silver.products"),
+        nav=_read_or_empty(spark, catalog, "silver.nav_prices"),
+        daily=daily,
+        interactions=catalog.read(spark, "silver.interactions"),
+        firm_versions=_read_or_empty(spark, catalog, "silver.firms_versions"),
+        invoice_versions=_read_or_empty(spark, catalog, "silver.invoices_versions"),
+        previous=previous, previous_date=previous_date)
     tags = [Tag(name, t.condition, t.owner, t.description) for name, t in settings.features.tags.items()]
     try:
+        profile = customer_profile(sources, profile_rules(settings))
         check_tags(profile, tags)  # a bad definition stops the run before anything is written
-    except TagError as e:
-        raise CrmError(f"features.tags: {e}") from None
+    except ConditionError as e:
+        raise CrmError(f"features: {e}") from None
     in_dates = ", ".join(f"DATE'{d}'" for d in as_of_dates)
     catalog.replace_where(spark, PROFILE, profile, f"as_of_date IN ({in_dates})")
     written = catalog.read(spark, PROFILE).where(F.col("as_of_date").isin(as_of_dates))
@@ -157,7 +208,7 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
     catalog.replace_where(spark, TAGS, customer_tags(written, tags), f"as_of_date IN ({in_dates})")
     tagged = catalog.read(spark, TAGS).where(F.col("as_of_date").isin(as_of_dates)).count()
     removed = _apply_retention(spark, settings, catalog)
-    return ProfileBuild(sorted(as_of_dates), rows, removed, tagged)
+    return ProfileBuild(as_of_dates, rows, removed, tagged)
 
 
 def _apply_retention(spark: SparkSession, settings: Settings, catalog: Catalog) -> list[date]:

@@ -412,7 +412,7 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
             phase("great expectations")
         inserted, updated, merged_rows = _merge_silver(spark, catalog, c, final)
         phase("silver merge")
-        if c.delivery == "changes":
+        if c.keeps_versions:
             _merge_versions(spark, catalog, c, versions)
             phase("versions merge")
     finally:

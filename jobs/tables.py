@@ -112,7 +112,7 @@ def build_catalog(settings: Settings) -> Catalog:
     for c in CONTRACTS.values():
         catalog.register(bronze_spec(c))
         catalog.register(silver_spec(c))
-        if c.delivery == "changes":
+        if c.keeps_versions:
             catalog.register(versions_spec(c))
     for spec in gold_specs():
         catalog.register(spec)

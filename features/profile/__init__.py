@@ -8,6 +8,9 @@ activity (recencies, next dates, shares, ratios, averages, scores).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -15,20 +18,27 @@ from features.columns import Feature, FeatureGroup, FeatureTable, conform
 from features.profile.activity import ACTIVITY, ECOMMERCE, activity_features
 from features.profile.demographics import DEMOGRAPHICS, demographic_features
 from features.profile.holdings import HOLDINGS, holding_features
+from features.profile.relationship import RELATIONSHIP, Rule, relationship_features
 from features.profile.service import SERVICE, service_features
+from features.profile.supply_chain import SUPPLY_CHAIN, supply_chain_features
+from features.profile.value import VALUE, ValueRules, value_features
+from features.profile.wealth import WEALTH, wealth_features
 
 KEY = ("customer_id", "as_of_date")
 KEYS = FeatureGroup("key", "Who and as of when.", (
     Feature("customer_id", "string", "Bank customer number."),
     Feature("as_of_date", "date", "The profile describes the customer as the bank knew them at the end of this day."),
 ))
+# Groups built from the sources, then the groups derived from their columns.
+SOURCE_GROUPS = (DEMOGRAPHICS, HOLDINGS, WEALTH, ACTIVITY, ECOMMERCE, SUPPLY_CHAIN, SERVICE)
+DERIVED_GROUPS = (VALUE, RELATIONSHIP)
 CUSTOMER_PROFILE = FeatureTable(
     "gold.customer_profile",
     "Customer 360: one row per customer per as-of date, from data known by that date.",
-    KEY, (KEYS, DEMOGRAPHICS, HOLDINGS, ACTIVITY, ECOMMERCE, SERVICE))
+    KEY, (KEYS, *SOURCE_GROUPS, *DERIVED_GROUPS))
 
 _NO_VALUE_PREFIXES = ("days_since", "months_since", "next_", "last_", "mean_")
-_NO_VALUE_PARTS = ("share", "trend", "basket")
+_NO_VALUE_PARTS = ("share", "trend", "basket", "dso_")
 
 
 def zero_when_absent(f: Feature) -> bool:
@@ -36,17 +46,44 @@ def zero_when_absent(f: Feature) -> bool:
     return numeric and not f.name.startswith(_NO_VALUE_PREFIXES) and not any(p in f.name for p in _NO_VALUE_PARTS)
 
 
-def customer_profile(customers_known: DataFrame, accounts_known: DataFrame, products: DataFrame,
-                     daily: DataFrame, interactions: DataFrame, as_of_dates: DataFrame) -> DataFrame:
-    """The profile for every as-of date in `as_of_dates` (one column `as_of_date`).
+@dataclass(frozen=True)
+class ProfileSources:
+    """What the profile reads. `*_known` are record versions known on each as-of date
+    (features.history.known_on); `*_versions` are silver.<source>_versions; the rest are silver tables
+    (`daily` is gold.customer_daily). `previous` is the latest snapshot before the first as-of date, if any."""
+    as_of_dates: DataFrame          # one column, as_of_date
+    customers_known: DataFrame
+    accounts_known: DataFrame
+    products: DataFrame
+    nav: DataFrame
+    daily: DataFrame
+    interactions: DataFrame
+    firm_versions: DataFrame
+    invoice_versions: DataFrame
+    previous: DataFrame | None = None
+    previous_date: date | None = None
 
-    `customers_known` and `accounts_known` are record versions known on each as-of date
-    (features.history.known_on); `daily` is gold.customer_daily; `interactions` is silver.interactions.
-    """
-    out = demographic_features(customers_known)
-    for part in (holding_features(accounts_known, products), activity_features(daily, as_of_dates),
-                 service_features(interactions, as_of_dates)):
+
+@dataclass(frozen=True)
+class ProfileRules:
+    value: ValueRules
+    orientation: tuple[Rule, ...] = ()
+    loyalty: tuple[Rule, ...] = ()
+
+
+def customer_profile(src: ProfileSources, rules: ProfileRules) -> DataFrame:
+    """The profile for every as-of date in `src.as_of_dates`, in one pass."""
+    dates = src.as_of_dates
+    out = demographic_features(src.customers_known)
+    for part in (holding_features(src.accounts_known, src.products),
+                 wealth_features(src.accounts_known, src.products, src.nav, src.customers_known, dates),
+                 activity_features(src.daily, dates),
+                 supply_chain_features(src.firm_versions, src.invoice_versions, dates),
+                 service_features(src.interactions, dates)):
         out = out.join(part, list(KEY), "left")
-    filled = [F.coalesce(F.col(f.name), F.lit(0)).alias(f.name) if zero_when_absent(f) else F.col(f.name)
-              for f in CUSTOMER_PROFILE.features]
-    return conform(out.select(*filled), CUSTOMER_PROFILE)
+    source_features = [f for g in SOURCE_GROUPS for f in g.features]
+    out = out.select(*KEY, *[F.coalesce(F.col(f.name), F.lit(0)).alias(f.name) if zero_when_absent(f)
+                             else F.col(f.name) for f in source_features])
+    out = value_features(out, src.daily, dates, src.previous, src.previous_date, rules.value)
+    out = relationship_features(out, list(rules.orientation), list(rules.loyalty))
+    return conform(out, CUSTOMER_PROFILE)

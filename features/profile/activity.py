@@ -42,6 +42,7 @@ ACTIVITY = FeatureGroup("activity", "Recency, frequency and monetary value of ba
     Feature("distinct_counterparties_90d", "int", "Distinct transfer counterparties.", "90d"),
     Feature("fund_activity_90d", "double", "Fund and wealth-product purchases plus redemptions.", "90d"),
     Feature("abroad_spend_365d", "double", "Money out abroad.", "365d"),
+    Feature("fees_365d", "double", "Fees and charges the bank collected.", "365d"),
 ))
 
 ECOMMERCE = FeatureGroup("ecommerce", "E-commerce behaviour of the customer's linked platform account, in CNY.", (
@@ -104,6 +105,7 @@ def activity_features(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
         .alias("distinct_counterparties_90d"),
         (_sum("fund_purchase_amount", 90) + _sum("fund_redemption_amount", 90)).alias("fund_activity_90d"),
         _sum("abroad_amount", 365).alias("abroad_spend_365d"),
+        _sum("fee_amount", 365).alias("fees_365d"),
         F.min(F.when(ordered, F.col("_age"))).alias("days_since_last_order"),
         _sum("ecom_order_count", 90).alias("ecom_orders_90d"),
         _sum("ecom_order_amount", 90).alias("ecom_amount_90d"),

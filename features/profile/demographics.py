@@ -20,6 +20,7 @@ DEMOGRAPHICS = FeatureGroup("demographics", "Demographics and relationship, from
     Feature("occupation", "string", "Occupation group."),
     Feature("annual_income", "double", "Declared annual income (retail) or turnover (SME), CNY."),
     Feature("city", "string", "City of residence or registration."),
+    Feature("onboarding_date", "date", "Date the relationship started."),
     Feature("tenure_months", "int", "Whole months since onboarding."),
     Feature("branch_id", "string", "Home branch."),
     Feature("account_manager_id", "string", "Assigned relationship manager (null: none)."),
@@ -41,7 +42,7 @@ def demographic_features(customers_known: DataFrame) -> DataFrame:
     return customers_known.where(F.col("onboarding_date") <= as_of).select(
         "customer_id", "as_of_date", "customer_type", "segment", age.alias("age"), band.alias("age_band"),
         "gender", "marital_status", "occupation", F.col("annual_income").cast("double").alias("annual_income"),
-        "city", F.floor(F.months_between(as_of, F.col("onboarding_date"))).cast("int").alias("tenure_months"),
+        "city", "onboarding_date", F.floor(F.months_between(as_of, F.col("onboarding_date"))).cast("int").alias("tenure_months"),
         "branch_id", "account_manager_id", "risk_tolerance", "kyc_risk_rating", "marketing_consent",
         F.col("status").alias("relationship_status"),
     )

@@ -54,6 +54,9 @@ class SourceContract:
     # "events": each extract brings new happenings, so a sudden drop in volume means a partial delivery;
     # "changes": each extract re-sends the records that changed, whose volume naturally swings.
     delivery: Literal["events", "changes"] = "events"
+    # Keep silver.<name>_versions (every version with the date it became known) for point-in-time reads even
+    # though deliveries are events; "changes" sources always keep them.
+    point_in_time: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -67,6 +70,10 @@ class SourceContract:
                 raise ValueError(f"source {self.name}: key column {k} must be non-nullable")
         if self.version_column and self.version_column not in names:
             raise ValueError(f"source {self.name}: version column {self.version_column} is not a column")
+
+    @property
+    def keeps_versions(self) -> bool:
+        return self.delivery == "changes" or self.point_in_time
 
     @property
     def column_names(self) -> list[str]:

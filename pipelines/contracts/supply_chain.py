@@ -36,6 +36,7 @@ invoices = SourceContract(
     description="Invoices between firms: who sold to whom, amounts, due and paid dates.",
     key=("invoice_id",),
     version_column="updated_at",
+    point_in_time=True,  # status and paid date change after issue; features read them as known then
     columns=(
         C("invoice_id", "string", "Invoice reference.", nullable=False, pattern=r"V\d{10}"),
         C("seller_firm_id", "string", "Seller.", nullable=False, references="firms.firm_id"),
