@@ -124,6 +124,7 @@ class FeaturesSettings(_Strict):
     snapshot_cadence: Literal["daily", "weekly", "month_end"]
     daily_snapshot_days: int = Field(ge=0)
     snapshot_retention_days: int = Field(gt=0)
+    initial_load_known_at_event_time: bool = True
     tags: dict[str, TagDefinition] = Field(default_factory=dict)
     value: ValueSettings
     orientation: list[RuleDefinition] = Field(default_factory=list)

@@ -9,23 +9,30 @@ crash redoes exactly the unfinished fold, and history is never rescanned.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from features.arrival import known_from
 from features.changes import signed_changes
 from features.daily import CUSTOMER_DAILY, KEY, collapse, customer_daily, customer_links
 from features.history import known_on
 from features.conditions import ConditionError
 from features.profile import CUSTOMER_PROFILE, ProfileRules, ProfileSources, customer_profile
+from features.profile.activity import LOOKBACK as ACTIVITY_LOOKBACK
+from features.profile.service import LOOKBACK as SERVICE_LOOKBACK
+from features.profile.supply_chain import LOOKBACK as SUPPLY_CHAIN_LOOKBACK
+from features.profile.wealth import NAV_MAX_AGE_DAYS
 from features.profile.relationship import Rule
 from features.profile.value import ValueRules
 from features.tags import CUSTOMER_TAGS, Tag, check_tags, customer_tags
 from jobs.catalog import Catalog
 from jobs.config import Settings
 from jobs.errors import CrmError
+from jobs.logs import Phases
 from pipelines.contracts import contract
 
 log = logging.getLogger(__name__)
@@ -33,8 +40,8 @@ log = logging.getLogger(__name__)
 DAILY = CUSTOMER_DAILY.name
 PROFILE = CUSTOMER_PROFILE.name
 TAGS = CUSTOMER_TAGS.name
-# Which silver tables feed customer_daily, and how each becomes daily rows.
-DAILY_SOURCES = ("transactions", "ecommerce_orders")
+# Which silver tables feed customer_daily, with the column that says when each record happened.
+DAILY_SOURCES = {"transactions": "txn_ts", "ecommerce_orders": "order_ts"}
 
 
 @dataclass
@@ -43,6 +50,7 @@ class Fold:
     from_version: int | None   # first silver version read; None: nothing new
     to_version: int | None
     rows: int = 0
+    seconds: float = 0.0
 
     def line(self) -> str:
         if self.from_version is None:
@@ -51,15 +59,44 @@ class Fold:
                 f"{self.rows:,} daily rows")
 
 
-def update_customer_daily(spark: SparkSession, catalog: Catalog) -> list[Fold]:
-    """Folds every silver change not yet in gold.customer_daily into it; returns what each source added."""
+def extract_span(spark: SparkSession, catalog: Catalog) -> dict[str, tuple[date, date]]:
+    """Each source's first extract date ingested (its initial load) and its latest, from ops.ingest_log."""
+    if not catalog.exists(spark, "ops.ingest_log"):
+        return {}
+    rows = (catalog.read(spark, "ops.ingest_log").where(F.col("status") == "SUCCEEDED")
+            .select("source", F.explode("files").alias("f"))
+            .groupBy("source").agg(F.min("f.extract_date").alias("first"), F.max("f.extract_date").alias("last"))
+            .collect())
+    return {r["source"]: (r["first"], r["last"]) for r in rows}
+
+
+def initial_loads(spark: SparkSession, catalog: Catalog) -> dict[str, date]:
+    return {source: first for source, (first, _) in extract_span(spark, catalog).items()}
+
+
+def update_customer_daily(spark: SparkSession, catalog: Catalog,
+                          initial_load_at_event_time: bool = True) -> list[Fold]:
+    """Folds every silver change not yet in gold.customer_daily into it; returns what each source added.
+
+    When the table lacks a measure the code now defines, it is refolded from each source's first version:
+    the earlier rows cannot be completed any other way.
+    """
+    if catalog.exists(spark, DAILY):
+        have = set(catalog.read(spark, DAILY).columns)
+        missing = [n for n in CUSTOMER_DAILY.column_names if n not in have]
+        if missing:
+            log.warning("features: %s lacks %s (new measures): refolding it from the silver change feeds",
+                        DAILY, ", ".join(missing))
+            catalog.delta(spark, DAILY).delete()
     done = _watermarks(spark, catalog)
+    initial = initial_loads(spark, catalog) if initial_load_at_event_time else {}
     folds = []
-    for source in DAILY_SOURCES:
+    for source, happened in DAILY_SOURCES.items():
         name = f"silver.{source}"
         if not catalog.exists(spark, name):
             log.info("features: %s does not exist yet; customer_daily skips it", name)
             continue
+        started = time.monotonic()
         latest = catalog.version(spark, name)
         start = done.get(source, -1) + 1
         if start > latest:
@@ -67,7 +104,8 @@ def update_customer_daily(spark: SparkSession, catalog: Catalog) -> list[Fold]:
             continue
         feed = (spark.read.format("delta").option("readChangeFeed", "true")
                 .option("startingVersion", start).option("endingVersion", latest).load(catalog.location(name)))
-        changes = signed_changes(feed, list(contract(source).silver_key))
+        changes = known_from(signed_changes(feed, list(contract(source).silver_key)), "known_date",
+                             F.col(happened), initial.get(source))
         if source == "transactions":
             daily = customer_daily(changes, None, None)
         else:
@@ -81,7 +119,7 @@ def update_customer_daily(spark: SparkSession, catalog: Catalog) -> list[Fold]:
         catalog.replace_where(spark, DAILY, daily, f"source = '{source}' AND source_version = {latest}")
         rows = (catalog.read(spark, DAILY).where((F.col("source") == source) & (F.col("source_version") == latest))
                 .count())
-        folds.append(Fold(source, start, latest, rows))
+        folds.append(Fold(source, start, latest, rows, time.monotonic() - started))
         log.info("features %s", folds[-1].line())
     return folds
 
@@ -128,6 +166,7 @@ class ProfileBuild:
     rows: int
     removed_dates: list[date]
     tags: int = 0
+    seconds: float = 0.0
 
     def line(self) -> str:
         span = (f"{self.as_of_dates[0]}" if len(self.as_of_dates) == 1
@@ -176,6 +215,8 @@ def previous_snapshot(spark: SparkSession, catalog: Catalog, before: date) -> tu
 
 def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as_of_dates: list[date]) -> ProfileBuild:
     """gold.customer_profile for every date given, in one pass; each date's snapshot is replaced whole."""
+    started = time.monotonic()
+    phase = Phases(log, "features profile")
     for name in PROFILE_INPUTS:
         if not catalog.exists(spark, name):
             raise CrmError(f"customer_profile needs {name}; run `crm ingest` first")
@@ -184,16 +225,45 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
     daily = catalog.read(spark, DAILY) if catalog.exists(spark, DAILY) else \
         spark.createDataFrame([], CUSTOMER_DAILY.ddl())
     previous, previous_date = previous_snapshot(spark, catalog, as_of_dates[0])
+    if previous_date is not None:
+        # Only the activity windows and what arrived since the previous snapshot (whose historical value is
+        # carried) are read: literal bounds let Delta skip the older files, so a nightly run does not grow
+        # with history.
+        window_start = as_of_dates[0] - timedelta(days=ACTIVITY_LOOKBACK)
+        daily = daily.where((F.col("activity_date") > F.lit(window_start))
+                            | (F.col("known_date") > F.lit(previous_date)))
+    span = extract_span(spark, catalog)
+    initial = ({source: first for source, (first, _) in span.items()}
+               if settings.features.initial_load_known_at_event_time else {})
+
+    def arrived(name: str, happened: str) -> DataFrame:
+        source = name.split(".", 1)[1].removesuffix("_versions")
+        return known_from(_read_or_empty(spark, catalog, name), "_extract_date", F.col(happened), initial.get(source))
+
+    def since(days: int) -> Column:
+        # the earliest day any as-of date looks back to: a literal bound lets Delta skip older files
+        return F.lit(as_of_dates[0] - timedelta(days=days))
+
+    def known(source: str) -> DataFrame:
+        last = span.get(source, (None, None))[1]
+        if len(as_of_dates) == 1 and last is not None and as_of_dates[0] >= last:
+            # the nightly case: every version was delivered by the as-of date, so the one known then is
+            # silver's latest; reading silver spares ranking the whole version history
+            return catalog.read(spark, f"silver.{source}").withColumn("as_of_date", F.lit(as_of_dates[0]))
+        return known_on(arrived(f"silver.{source}_versions", "updated_at"), contract(source), dates)
+
     sources = ProfileSources(
         as_of_dates=dates,
-        customers_known=known_on(catalog.read(spark, "silver.customers_versions"), contract("customers"), dates),
-        accounts_known=known_on(catalog.read(spark, "silver.accounts_versions"), contract("accounts"), dates),
+        customers_known=known("customers"),
+        accounts_known=known("accounts"),
         products=catalog.read(spark, "silver.products"),
-        nav=_read_or_empty(spark, catalog, "silver.nav_prices"),
+        nav=arrived("silver.nav_prices", "nav_date").where(F.col("nav_date") >= since(NAV_MAX_AGE_DAYS)),
         daily=daily,
-        interactions=catalog.read(spark, "silver.interactions"),
-        firm_versions=_read_or_empty(spark, catalog, "silver.firms_versions"),
-        invoice_versions=_read_or_empty(spark, catalog, "silver.invoices_versions"),
+        interactions=arrived("silver.interactions", "interaction_ts")
+        .where(F.to_date("interaction_ts") > since(SERVICE_LOOKBACK)),
+        firm_versions=arrived("silver.firms_versions", "updated_at"),
+        invoice_versions=arrived("silver.invoices_versions", "updated_at")
+        .where(F.col("issue_date") > since(SUPPLY_CHAIN_LOOKBACK)),
         previous=previous, previous_date=previous_date)
     tags = [Tag(name, t.condition, t.owner, t.description) for name, t in settings.features.tags.items()]
     try:
@@ -201,14 +271,18 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
         check_tags(profile, tags)  # a bad definition stops the run before anything is written
     except ConditionError as e:
         raise CrmError(f"features: {e}") from None
+    phase("inputs and plan")
     in_dates = ", ".join(f"DATE'{d}'" for d in as_of_dates)
     catalog.replace_where(spark, PROFILE, profile, f"as_of_date IN ({in_dates})")
+    phase("profile write")
     written = catalog.read(spark, PROFILE).where(F.col("as_of_date").isin(as_of_dates))
     rows = written.count()
     catalog.replace_where(spark, TAGS, customer_tags(written, tags), f"as_of_date IN ({in_dates})")
     tagged = catalog.read(spark, TAGS).where(F.col("as_of_date").isin(as_of_dates)).count()
+    phase("tags")
     removed = _apply_retention(spark, settings, catalog)
-    return ProfileBuild(as_of_dates, rows, removed, tagged)
+    phase("retention")
+    return ProfileBuild(as_of_dates, rows, removed, tagged, time.monotonic() - started)
 
 
 def _apply_retention(spark: SparkSession, settings: Settings, catalog: Catalog) -> list[date]:
@@ -235,7 +309,7 @@ def run_features(spark: SparkSession, settings: Settings, *, as_of: date | None 
     from jobs.tables import build_catalog
 
     catalog = build_catalog(settings)
-    folds = update_customer_daily(spark, catalog)
+    folds = update_customer_daily(spark, catalog, settings.features.initial_load_known_at_event_time)
     if start or end:
         if not (start and end) or start > end:
             raise CrmError("a backfill needs --from and --to, with --from on or before --to")

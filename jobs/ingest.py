@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from jobs.landing import (
     LandingFile, csv_header, fingerprints, json_keys_by_file, list_files, parquet_columns, read_csv,
     read_json_lines, read_parquet,
 )
+from jobs.logs import Phases
 from jobs.privacy import pseudonymisation_key
 from jobs.spark import materialise, release
 from jobs.tables import build_catalog
@@ -152,18 +152,6 @@ def ingest(spark: SparkSession, settings: Settings, *, as_of: date | None = None
     return ordered
 
 
-class _Phases:
-    """Debug timing of a load's phases, to see where a slow night goes."""
-
-    def __init__(self, source: str):
-        self.source, self.t = source, time.time()
-
-    def __call__(self, phase: str) -> None:
-        now = time.time()
-        log.debug("ingest %s: %s took %.1fs", self.source, phase, now - self.t)
-        self.t = now
-
-
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -266,7 +254,9 @@ def _ingest_source(spark: SparkSession, settings: Settings, catalog: Catalog, c:
                    history: LoadHistory, *,
                    as_of: date | None, path: str | None) -> SourceResult:
     v = settings.validation
-    phase = _Phases(c.name)
+    phase = Phases(log, f"ingest {c.name}")
+    if c.keeps_versions:
+        _seed_versions(spark, catalog, c)
     fmt = settings.sources.formats.get(c.name, c.format)
     root = source_root(settings, c.name, path)
     files = [f for f in list_files(spark, root, fmt, default_date=as_of) if as_of is None or f.extract_date <= as_of]
@@ -339,7 +329,7 @@ def _ingest_source(spark: SparkSession, settings: Settings, catalog: Catalog, c:
 
 def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: SourceContract, key: bytes,
              checked: DataFrame, load_history: LoadHistory, *, batch_id: str, file_rows: list[dict], ingested_at: datetime,
-             bronze_version: int | None, phase: "_Phases") -> SourceResult:
+             bronze_version: int | None, phase: Phases) -> SourceResult:
     """Counts and batch checks on the checked rows, then quarantine, silver MERGE and reconciliation."""
     v = settings.validation
     problems: list[BatchProblem] = []
@@ -468,6 +458,19 @@ def _merge_silver(spark: SparkSession, catalog: Catalog, c: SourceContract, batc
     metrics = target.history(1).select("operationMetrics").first()[0]
     return (int(metrics.get("numTargetRowsInserted", 0)), int(metrics.get("numTargetRowsUpdated", 0)),
             int(metrics.get("numSourceRows", 0)))
+
+
+def _seed_versions(spark: SparkSession, catalog: Catalog, c: SourceContract) -> None:
+    """A lake whose silver table predates its versions table starts the versions from silver's latest ones.
+
+    Earlier versions were not kept, so before a record's latest delivery it is simply unknown: point-in-time
+    reads miss it there, but never see a version before it arrived.
+    """
+    name, silver = f"silver.{c.name}_versions", f"silver.{c.name}"
+    if catalog.exists(spark, name) or not catalog.exists(spark, silver):
+        return
+    log.warning("ingest %s: no %s yet; starting it from the latest versions in %s", c.name, name, silver)
+    catalog.append(spark, name, catalog.read(spark, silver))
 
 
 def _merge_versions(spark: SparkSession, catalog: Catalog, c: SourceContract, versions: DataFrame) -> None:

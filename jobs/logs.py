@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 from jobs.config import Settings
 
@@ -21,3 +22,15 @@ def setup_logging(settings: Settings | None = None, level: str | None = None) ->
     root.setLevel(lvl)
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class Phases:
+    """Debug timing of a step's phases (`crm --debug`), to see where a slow night goes."""
+
+    def __init__(self, logger: logging.Logger, label: str):
+        self.log, self.label, self.t = logger, label, time.time()
+
+    def __call__(self, phase: str) -> None:
+        now = time.time()
+        self.log.debug("%s: %s took %.1fs", self.label, phase, now - self.t)
+        self.t = now

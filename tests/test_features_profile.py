@@ -93,8 +93,11 @@ def profile(spark, test_settings):
         ("C1", datetime(2026, 2, 1, 10), "SURVEY", None, 2),
         ("C1", datetime(2026, 3, 10, 10), "SURVEY", None, 4),
         ("C1", datetime(2026, 3, 30, 10), "CARE_CALL", None, None),
+        ("C1", datetime(2026, 3, 31, 9), "COMPLAINT", None, None),           # delivered on 2 April
     ], "customer_id string, interaction_ts timestamp, interaction_type string, resolved_ts timestamp, "
-       "satisfaction_score int")
+       "satisfaction_score int").withColumn(
+        "_extract_date", F.when(F.col("interaction_ts") == datetime(2026, 3, 31, 9), F.lit(date(2026, 4, 2)))
+        .otherwise(F.to_date("interaction_ts")))
     nav = spark.createDataFrame([("P_FUND", date(2026, 3, 30), Decimal("1.1"), date(2026, 3, 30)),
                                  ("P_FUND", date(2026, 4, 29), Decimal("1.2"), date(2026, 4, 29))],
                                 "product_id string, nav_date date, nav decimal(18,6), _extract_date date") \
@@ -155,6 +158,8 @@ def test_service(profile):
     assert (c1["complaints_365d"], c1["complaints_open"], c1["complaints_resolved_365d"]) == (2, 1, 1)
     assert c1["mean_resolution_days_365d"] == pytest.approx(2.0)
     assert (c1["care_contacts_365d"], c1["last_satisfaction_score"]) == (1, 4)
+    # the complaint of 31 March arrived on 2 April: unknown on 31 March, counted by 30 April
+    assert (rows[("C1", APR30)]["complaints_365d"], rows[("C1", APR30)]["complaints_open"]) == (3, 2)
 
 
 def test_a_customer_without_activity_gets_zeros_and_nulls(profile):

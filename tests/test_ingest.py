@@ -258,5 +258,13 @@ def test_profile_snapshots_from_the_lake(spark, lake):
     assert rows[("C00000001", date(2026, 1, 1))]["card_spend_7d"] == 88.5
     # T...001 reversed; T...008 (late, 20.00) and T...007 (88.50 on day 2) counted
     assert rows[("C00000001", date(2026, 1, 2))]["card_spend_7d"] == 108.5
+    # rebuilt alone, day 2 reads silver's latest records and carries value from day 1: the same snapshot
     rebuilt = build_profiles(spark, lake["settings"], catalog, [date(2026, 1, 2)])
     assert rebuilt.rows == build.rows - 2 and catalog.read(spark, "gold.customer_profile").count() == len(rows)
+    again = {r["customer_id"]: r for r in catalog.read(spark, "gold.customer_profile")
+             .where(F.col("as_of_date") == date(2026, 1, 2)).collect()}
+    for (cid, day), before in rows.items():
+        if day == date(2026, 1, 2):
+            for name, value in before.asDict().items():
+                want = pytest.approx(value) if isinstance(value, float) else value
+                assert again[cid][name] == want, (cid, name)

@@ -10,7 +10,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from features.columns import Feature, FeatureGroup, slug
-from features.daily import collapse
 from features.reference import MERCHANT_GROUP_NAMES
 from pipelines.contracts.core_banking import CHANNELS
 from pipelines.contracts.ecommerce import ECOM_CATEGORIES
@@ -57,14 +56,30 @@ ECOMMERCE = FeatureGroup("ecommerce", "E-commerce behaviour of the customer's li
 GROUPS = (ACTIVITY, ECOMMERCE)
 
 
-def _known_days(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
-    """Each as-of date's view of each active day in the lookback: one row per customer, as-of date and day."""
+def _known_rows(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
+    """Each as-of date's view of the lookback: the customer_daily rows known by then, with the day's age.
+
+    Rows are not summed per day first: every measure but the active-day ones is a sum, and summing per customer
+    directly lets Spark pre-aggregate before the shuffle instead of moving every wide row.
+    """
     pairs = daily.join(F.broadcast(as_of_dates),
                        (F.col("known_date") <= F.col("as_of_date"))
                        & (F.col("activity_date") <= F.col("as_of_date"))
                        & (F.col("activity_date") > F.date_sub(F.col("as_of_date"), LOOKBACK)))
-    return (collapse(pairs, ["customer_id", "as_of_date", "activity_date"])
-            .withColumn("_age", F.datediff("as_of_date", "activity_date")))
+    return pairs.withColumn("_age", F.datediff("as_of_date", "activity_date"))
+
+
+def _active_days(rows: DataFrame) -> DataFrame:
+    """Recency and active days: a day counts when its rows, summed, still hold a transaction or an order
+    (a day whose activity was all retracted does not)."""
+    days = rows.groupBy("customer_id", "as_of_date", "_age").agg(
+        F.sum("txn_count").alias("_txns"), F.sum("ecom_order_count").alias("_orders"))
+    active, ordered = F.col("_txns") > 0, F.col("_orders") > 0
+    return days.groupBy("customer_id", "as_of_date").agg(
+        F.min(F.when(active, F.col("_age"))).alias("days_since_last_txn"),
+        *[F.count(F.when(active & _in(w), True)).alias(f"active_days_{w}d") for w in WINDOWS],
+        F.min(F.when(ordered, F.col("_age"))).alias("days_since_last_order"),
+    )
 
 
 def _in(days: int) -> Column:
@@ -81,13 +96,9 @@ def _share(part: Column, whole: Column) -> Column:
 
 def activity_features(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
     """One row per customer with any activity in the lookback, per as-of date: the ACTIVITY and ECOMMERCE groups."""
-    days = _known_days(daily, as_of_dates)
-    active = F.col("txn_count") > 0
-    ordered = F.col("ecom_order_count") > 0
+    rows = _known_rows(daily, as_of_dates)
     aggs = [
-        F.min(F.when(active, F.col("_age"))).alias("days_since_last_txn"),
         *[_sum("txn_count", w).alias(f"txn_count_{w}d") for w in WINDOWS],
-        *[F.count(F.when(active & _in(w), True)).alias(f"active_days_{w}d") for w in WINDOWS],
         *[_sum("debit_amount", w).alias(f"debit_amount_{w}d") for w in WINDOWS],
         *[_sum("credit_amount", w).alias(f"credit_amount_{w}d") for w in WINDOWS],
         *[_sum("card_spend_amount", w).alias(f"card_spend_{w}d") for w in WINDOWS],
@@ -106,13 +117,12 @@ def activity_features(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
         (_sum("fund_purchase_amount", 90) + _sum("fund_redemption_amount", 90)).alias("fund_activity_90d"),
         _sum("abroad_amount", 365).alias("abroad_spend_365d"),
         _sum("fee_amount", 365).alias("fees_365d"),
-        F.min(F.when(ordered, F.col("_age"))).alias("days_since_last_order"),
         _sum("ecom_order_count", 90).alias("ecom_orders_90d"),
         _sum("ecom_order_amount", 90).alias("ecom_amount_90d"),
         *[_sum(f"ecom_amount_{slug(c)}", AFFINITY_WINDOW).alias(f"_ecom_{slug(c)}") for c in ECOM_CATEGORIES],
         _sum("ecom_order_amount", AFFINITY_WINDOW).alias("_ecom_all"),
     ]
-    out = days.groupBy("customer_id", "as_of_date").agg(*aggs)
+    out = rows.groupBy("customer_id", "as_of_date").agg(*aggs).join(_active_days(rows), ["customer_id", "as_of_date"])
     prior_month = F.col("_prior") / (TREND_PRIOR / TREND_RECENT)
     out = out.select(
         "*",

@@ -1,6 +1,6 @@
 """Service relationship: contacts, complaints and satisfaction up to the as-of date.
 
-Interactions are events: one counts once it happened by the as-of date. A complaint is open on the as-of
+Interactions are events: one counts once it happened and was delivered by the as-of date. A complaint is open on the as-of
 date when it was raised by then and not resolved by then (resolved_ts later or not yet).
 """
 
@@ -32,7 +32,7 @@ def service_features(interactions: DataFrame, as_of_dates: DataFrame) -> DataFra
     as_of = F.col("as_of_date")
     day = F.to_date("interaction_ts")
     pairs = interactions.join(F.broadcast(as_of_dates),
-                              (day <= as_of) & (day > F.date_sub(as_of, LOOKBACK)))
+                              (day <= as_of) & (day > F.date_sub(as_of, LOOKBACK)) & (F.col("_extract_date") <= as_of))
     age = F.datediff(as_of, day)
     complaint = F.col("interaction_type") == "COMPLAINT"
     resolved_by = F.col("resolved_ts").isNotNull() & (F.to_date("resolved_ts") <= as_of)
