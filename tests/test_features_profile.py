@@ -14,6 +14,7 @@ from features.profile import CUSTOMER_PROFILE, ProfileRules, ProfileSources, cus
 from features.profile.relationship import Rule
 from features.profile.value import ValueRules
 from pipelines.contracts import CONTRACTS
+from silver_rows import versions
 
 MAR31, APR30 = date(2026, 3, 31), date(2026, 4, 30)
 VALUE_RULES = ValueRules(deposit_margin=0.01, loan_margin=0.02, investment_fee=0.01, card_interchange=0.01,
@@ -26,12 +27,6 @@ def _rules(settings):
             tuple(Rule(r.rule, r.assigns, r.condition, r.explanation) for r in f.loyalty))
 
 
-def _versions(spark, source: str, rows: list[dict]):
-    c = CONTRACTS[source]
-    cols = [col.silver_name for col in c.columns]
-    data = [tuple(r.get(n) for n in cols) + (r["_extract_date"], "f") for r in rows]
-    ddl = ", ".join(f"`{col.silver_name}` {col.type}" for col in c.columns) + ", _extract_date date, _source_file string"
-    return spark.createDataFrame(data, ddl)
 
 
 def _customer(cid, **over):
@@ -54,14 +49,14 @@ def _account(aid, product, **over):
 @pytest.fixture(scope="module")
 def profile(spark, test_settings):
     rules = ProfileRules(VALUE_RULES, *_rules(test_settings))
-    customers = _versions(spark, "customers", [
+    customers = versions(spark, "customers", [
         _customer("C1"),
         _customer("C1", segment="AFFLUENT", updated_at=datetime(2026, 4, 15), _extract_date=date(2026, 4, 15)),
         _customer("C2", customer_type="SME", birth_date=date(2015, 3, 1), segment="SME",
                   onboarding_date=date(2026, 4, 10), _extract_date=date(2026, 4, 10)),
         _customer("C3", onboarding_date=date(2025, 1, 1), account_manager_id=None),
     ])
-    accounts = _versions(spark, "accounts", [
+    accounts = versions(spark, "accounts", [
         _account("A1", "P_CUR", balance=Decimal("1000.00"), open_date=date(2020, 1, 10)),
         _account("A2", "P_TD", balance=Decimal("50000.00"), open_date=date(2025, 10, 15),
                  maturity_date=date(2026, 4, 15)),
@@ -106,7 +101,7 @@ def profile(spark, test_settings):
         dates = spark.createDataFrame([(d,) for d in as_of], "as_of_date date")
         sources = ProfileSources(dates, known_on(customers, CONTRACTS["customers"], dates),
                                  known_on(accounts, CONTRACTS["accounts"], dates), products, nav, daily, interactions,
-                                 _versions(spark, "firms", []), _versions(spark, "invoices", []), previous,
+                                 versions(spark, "firms", []), versions(spark, "invoices", []), previous,
                                  previous_date)
         return customer_profile(sources, rules)
 

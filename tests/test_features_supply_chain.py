@@ -8,20 +8,13 @@ from decimal import Decimal
 import pytest
 
 from features.profile.supply_chain import SUPPLY_CHAIN, supply_chain_features
-from pipelines.contracts import CONTRACTS
+from silver_rows import versions
 
 MAR31, APR30 = date(2026, 3, 31), date(2026, 4, 30)
 A, SUPPLIER_C2, FIRM_C3 = "F00000001", "F00000002", "F00000003"    # firms of bank customers C1, C2, C3
 B1, B2, B3, B4, B5, S1 = "F90000001", "F90000002", "F90000003", "F90000004", "F90000005", "F90000011"
 
 
-def _versions(spark, source: str, rows: list[dict]):
-    c = CONTRACTS[source]
-    cols = [col.silver_name for col in c.columns]
-    data = [tuple(r.get(n) for n in cols) + (r["_extract_date"], "f") for r in rows]
-    ddl = (", ".join(f"`{col.silver_name}` {col.type}" for col in c.columns)
-           + ", _extract_date date, _source_file string")
-    return spark.createDataFrame(data, ddl)
 
 
 def _firm(fid, customer=None, **over):
@@ -47,14 +40,14 @@ def d(month, day, year=2026):
 @pytest.fixture(scope="module")
 def supply(spark):
     dates = spark.createDataFrame([(MAR31,), (APR30,)], "as_of_date date")
-    firms = _versions(spark, "firms", [
+    firms = versions(spark, "firms", [
         _firm(A, "C1"),
         _firm(A, "C1", employee_count=44, updated_at=datetime(2026, 3, 15), _extract_date=d(3, 15)),
         _firm(SUPPLIER_C2, "C2"),
         _firm(FIRM_C3, "C3", updated_at=datetime(2026, 4, 15), _extract_date=d(4, 15)),   # a customer from April
         *[_firm(f) for f in (B1, B2, B3, B4, B5, S1)],                                   # bank elsewhere
     ])
-    invoices = _versions(spark, "invoices", [
+    invoices = versions(spark, "invoices", [
         # A sells
         *_invoice("V0000000000", A, B4, d(3, 1, 2025), d(3, 31, 2025), "9999.00",
                   (d(3, 1, 2025), "ISSUED", None), (d(4, 1, 2025), "OVERDUE", None)),       # beyond the lookback

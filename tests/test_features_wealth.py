@@ -10,18 +10,12 @@ import pytest
 from features.history import known_on
 from features.profile.wealth import WEALTH, wealth_features
 from pipelines.contracts import CONTRACTS
+from silver_rows import versions
 
 MAR31, APR30 = date(2026, 3, 31), date(2026, 4, 30)
 USD = 7.10                                   # features.reference.RATES_TO_CNY
 
 
-def _versions(spark, source: str, rows: list[dict]):
-    c = CONTRACTS[source]
-    cols = [col.silver_name for col in c.columns]
-    data = [tuple(r.get(n) for n in cols) + (r["_extract_date"], "f") for r in rows]
-    ddl = (", ".join(f"`{col.silver_name}` {col.type}" for col in c.columns)
-           + ", _extract_date date, _source_file string")
-    return spark.createDataFrame(data, ddl)
 
 
 def _customer(cid, tolerance, **over):
@@ -47,13 +41,13 @@ def _nav(product, nav_date, nav, extract, dividend=None):
 @pytest.fixture(scope="module")
 def wealth(spark):
     dates = spark.createDataFrame([(MAR31,), (APR30,)], "as_of_date date")
-    customers = _versions(spark, "customers", [
+    customers = versions(spark, "customers", [
         _customer("C1", "C3"),
         _customer("C1", "C4", updated_at=datetime(2026, 4, 15), _extract_date=date(2026, 4, 15)),
         _customer("C2", "C5"),
         _customer("C3", "C2"),                                             # holds nothing
     ])
-    accounts = _versions(spark, "accounts", [
+    accounts = versions(spark, "accounts", [
         _account("A1", "C1", "P_CUR", balance=Decimal("1000.00")),
         _account("A2", "C1", "P_F2", units=Decimal("1000"), cost_basis=Decimal("1000.00")),
         _account("A3", "C1", "P_F4", units=Decimal("500"), cost_basis=Decimal("1000.00")),
