@@ -70,10 +70,6 @@ def extract_span(spark: SparkSession, catalog: Catalog) -> dict[str, tuple[date,
     return {r["source"]: (r["first"], r["last"]) for r in rows}
 
 
-def initial_loads(spark: SparkSession, catalog: Catalog) -> dict[str, date]:
-    return {source: first for source, (first, _) in extract_span(spark, catalog).items()}
-
-
 def update_customer_daily(spark: SparkSession, catalog: Catalog,
                           initial_load_at_event_time: bool = True) -> list[Fold]:
     """Folds every silver change not yet in gold.customer_daily into it; returns what each source added.
@@ -89,7 +85,8 @@ def update_customer_daily(spark: SparkSession, catalog: Catalog,
                         DAILY, ", ".join(missing))
             catalog.delta(spark, DAILY).delete()
     done = _watermarks(spark, catalog)
-    initial = initial_loads(spark, catalog) if initial_load_at_event_time else {}
+    initial = ({source: first for source, (first, _) in extract_span(spark, catalog).items()}
+               if initial_load_at_event_time else {})
     folds = []
     for source, happened in DAILY_SOURCES.items():
         name = f"silver.{source}"

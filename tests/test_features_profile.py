@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from features.daily import customer_daily
 from features.history import known_on
-from features.profile import CUSTOMER_PROFILE, ProfileRules, ProfileSources, customer_profile
+from features.profile import CUSTOMER_PROFILE, ProfileSources, customer_profile
 from features.profile.relationship import Rule
 from features.profile.value import ValueRules
 from pipelines.contracts import CONTRACTS
@@ -19,14 +19,6 @@ from silver_rows import versions
 MAR31, APR30 = date(2026, 3, 31), date(2026, 4, 30)
 VALUE_RULES = ValueRules(deposit_margin=0.01, loan_margin=0.02, investment_fee=0.01, card_interchange=0.01,
                          tiers=(("GOLD", 1000.0), ("SILVER", 100.0), ("BRONZE", 0.0)))
-
-
-def _rules(settings):
-    f = settings.features
-    return (tuple(Rule(r.rule, r.assigns, r.condition, r.explanation) for r in f.orientation),
-            tuple(Rule(r.rule, r.assigns, r.condition, r.explanation) for r in f.loyalty))
-
-
 
 
 def _customer(cid, **over):
@@ -48,7 +40,11 @@ def _account(aid, product, **over):
 
 @pytest.fixture(scope="module")
 def profile(spark, test_settings):
-    rules = ProfileRules(VALUE_RULES, *_rules(test_settings))
+    from dataclasses import replace
+
+    from jobs.features import profile_rules
+
+    rules = replace(profile_rules(test_settings), value=VALUE_RULES)  # the configured orientation and loyalty
     customers = versions(spark, "customers", [
         _customer("C1"),
         _customer("C1", segment="AFFLUENT", updated_at=datetime(2026, 4, 15), _extract_date=date(2026, 4, 15)),
