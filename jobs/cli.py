@@ -14,6 +14,7 @@ from jobs.java import JavaNotFound
 from jobs.logs import setup_logging
 
 log = logging.getLogger("crm")
+MODEL_FAMILIES = ("recommender",)
 
 
 def _date(text: str) -> date:
@@ -63,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--from", dest="start", type=_date, help="backfill: first as-of date (with --to)")
     f.add_argument("--to", dest="end", type=_date, help="backfill: last as-of date; the dates in between follow "
                    "features.snapshot_cadence")
+    t = add("train", "train a model family on what is ingested, track it in MLflow, register it (champion if better)")
+    t.add_argument("--model", required=True, choices=MODEL_FAMILIES, help="model family")
+    t.add_argument("--cutoff", type=_date, help="recommender: fit on what was known on this date, evaluate on "
+                   "what followed (default: the latest business date minus models.<family>.holdout_days)")
+    t.add_argument("--tune", action="store_true", help="also try the parameter sets in models.<family>.tune, "
+                   "each logged as a nested MLflow run")
+    sc = add("score", "score a business date with the family's champion model and write its serving table")
+    sc.add_argument("--model", required=True, choices=MODEL_FAMILIES, help="model family")
+    sc.add_argument("--date", type=_date, help="business date (default: the latest loaded)")
     add("tables", "list the lake's tables: layer, location, Delta version, rows, last update")
     add("docs", "regenerate docs/ from the code (source contracts)")
     d = add("demo", "generate a small bank and run every step end to end")
@@ -115,6 +125,22 @@ def cmd_features(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_train(args, settings: Settings) -> int:
+    from jobs.recommend import train_recommender
+
+    result = train_recommender(_session(settings), settings, cutoff=args.cutoff, tune=args.tune)
+    for line in result.lines():
+        print(line)
+    return 0
+
+
+def cmd_score(args, settings: Settings) -> int:
+    from jobs.recommend import score_recommender
+
+    print(score_recommender(_session(settings), settings, as_of=args.date).line())
+    return 0
+
+
 def cmd_tables(args, settings: Settings) -> int:
     from jobs.tables import build_catalog
 
@@ -144,16 +170,17 @@ def cmd_demo(args, settings: Settings) -> int:
     from jobs.features import run_features
     from jobs.generate import generate
     from jobs.ingest import ingest
+    from jobs.recommend import score_recommender, train_recommender
 
     started = time.time()
     spark = _session(settings)
-    log.info("demo 1/4: generating a bank")
+    log.info("demo 1/6: generating a bank")
     summary = generate(spark, settings, customers=args.customers, days=args.days)
     _print_generate(summary)
-    log.info("demo 2/4: ingesting landing -> bronze -> silver")
+    log.info("demo 2/6: ingesting landing -> bronze -> silver")
     for r in ingest(spark, settings):
         print(r.line())
-    log.info("demo 3/4: gold features (customer_daily, customer_profile month-ends and the last day)")
+    log.info("demo 3/6: gold features (customer_daily, customer_profile month-ends and the last day)")
     # with the initial-load policy the bulk extract's history is known as it happened, so snapshots start early
     start = (settings.generator.start_date if settings.features.initial_load_known_at_event_time
              else date.fromisoformat(summary["bulk_date"]))
@@ -162,13 +189,19 @@ def cmd_demo(args, settings: Settings) -> int:
     for fold in folds:
         print(fold.line())
     print(build.line())
-    log.info("demo 4/4: tables")
+    log.info("demo 4/6: training the cross-sell recommender (MLflow)")
+    for line in train_recommender(spark, settings).lines():
+        print(line)
+    log.info("demo 5/6: scoring next_best_offer")
+    print(score_recommender(spark, settings).line())
+    log.info("demo 6/6: tables")
     cmd_tables(args, settings)
     print(f"demo finished in {time.time() - started:.0f}s; lake at {settings.lake_root}")
     return 0
 
 
-COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "features": cmd_features, "tables": cmd_tables,
+COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "features": cmd_features, "train": cmd_train,
+            "score": cmd_score, "tables": cmd_tables,
             "docs": cmd_docs, "demo": cmd_demo}
 
 

@@ -131,6 +131,63 @@ class FeaturesSettings(_Strict):
     loyalty: list[RuleDefinition] = Field(default_factory=list)
 
 
+class InteractionWeightSettings(_Strict):
+    held: float = Field(ge=0)
+    opened: float = Field(ge=0)
+    closed: float = Field(ge=0)
+    responded: float = Field(ge=0)
+    converted: float = Field(ge=0)
+    ecommerce_day: float = Field(ge=0)
+    half_life_days: float = Field(gt=0)
+    ecommerce_window_days: int = Field(gt=0)
+
+
+class AlsSettings(_Strict):
+    factors: int = Field(gt=0)
+    regularization: float = Field(ge=0)
+    alpha: float = Field(gt=0)
+    iterations: int = Field(gt=0)
+    random_state: int = 42
+    num_threads: int = Field(default=0, ge=0)
+
+
+class BprSettings(_Strict):
+    factors: int = Field(gt=0)
+    learning_rate: float = Field(gt=0)
+    regularization: float = Field(ge=0)
+    iterations: int = Field(gt=0)
+    random_state: int = 42
+    fold_in_alpha: float = Field(gt=0)
+    fold_in_regularization: float = Field(ge=0)
+    num_threads: int = Field(default=0, ge=0)
+
+
+class ContactSettings(_Strict):
+    require_consent: bool
+    contact_window_days: int = Field(gt=0)
+    max_contacts: int = Field(gt=0)
+
+
+class RecommenderSettings(_Strict):
+    model_name: str
+    candidates: list[Literal["als", "bpr"]] = Field(min_length=1)
+    holdout_days: int = Field(gt=0)
+    baseline_window_days: int = Field(gt=0)
+    k: list[int] = Field(min_length=1)
+    promotion_metric: str
+    top_k: int = Field(gt=0)
+    reasons: int = Field(ge=1, le=5)
+    weights: InteractionWeightSettings
+    als: AlsSettings
+    bpr: BprSettings
+    tune: dict[Literal["als", "bpr"], list[dict[str, float | int]]] = Field(default_factory=dict)
+    contact: ContactSettings
+
+
+class ModelsSettings(_Strict):
+    recommender: RecommenderSettings
+
+
 class GeneratorSettings(_Strict):
     customers: int = Field(gt=0)
     days: int = Field(gt=0)
@@ -169,6 +226,7 @@ class Settings(_Strict):
     validation: ValidationSettings
     ingest: IngestSettings
     features: FeaturesSettings
+    models: ModelsSettings
     generator: GeneratorSettings
     catalog: CatalogSettings
     env: str = "local"

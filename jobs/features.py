@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from features.arrival import known_from
+from features.arrival import known_from, versions_known_from
 from features.changes import signed_changes
 from features.daily import CUSTOMER_DAILY, KEY, collapse, customer_daily, customer_links
 from features.history import known_on
@@ -148,6 +148,10 @@ def snapshot_dates(start: date, end: date, cadence: str) -> list[date]:
 
 def latest_business_date(spark: SparkSession, catalog: Catalog) -> date | None:
     """The newest extract date loaded into silver: the natural as-of date of a nightly run."""
+    span = extract_span(spark, catalog)   # the small ingest log, rather than a scan of silver
+    loaded = [span[s][1] for s in ("transactions", "customers", "accounts") if s in span]
+    if loaded:
+        return max(loaded)
     latest = None
     for source in ("transactions", "customers", "accounts"):
         name = f"silver.{source}"
@@ -210,6 +214,37 @@ def previous_snapshot(spark: SparkSession, catalog: Catalog, before: date) -> tu
     return catalog.read(spark, PROFILE).where(F.col("as_of_date") == F.lit(latest)), latest
 
 
+class PointInTime:
+    """Silver records as the bank knew them: from their delivery date, or (initial-load policy) from when they
+    happened for the records of a source's first extract."""
+
+    def __init__(self, spark: SparkSession, settings: Settings, catalog: Catalog):
+        self.spark, self.catalog = spark, catalog
+        self.span = extract_span(spark, catalog)
+        self.initial = ({source: first for source, (first, _) in self.span.items()}
+                        if settings.features.initial_load_known_at_event_time else {})
+
+    def arrived(self, name: str, happened: str) -> DataFrame:
+        """Table `name` with `_extract_date` the day each row became known (`happened`: its event column)."""
+        source = name.split(".", 1)[1].removesuffix("_versions")
+        return known_from(_read_or_empty(self.spark, self.catalog, name), "_extract_date", F.col(happened),
+                          self.initial.get(source))
+
+    def known(self, source: str, as_of_dates: list[date], dates: DataFrame | None = None) -> DataFrame:
+        """The version of each `source` record known on each as-of date, with an `as_of_date` column."""
+        last = self.span.get(source, (None, None))[1]
+        if len(as_of_dates) == 1 and last is not None and as_of_dates[0] >= last:
+            # the nightly case: every version was delivered by the as-of date, so the one known then is
+            # silver's latest; reading silver spares ranking the whole version history
+            return self.catalog.read(self.spark, f"silver.{source}").withColumn("as_of_date", F.lit(as_of_dates[0]))
+        if dates is None:
+            dates = self.spark.createDataFrame([(d,) for d in as_of_dates], "as_of_date date")
+        c = contract(source)
+        versions = versions_known_from(_read_or_empty(self.spark, self.catalog, f"silver.{source}_versions"),
+                                       list(c.silver_key), c.version_column, c.record_start, self.initial.get(source))
+        return known_on(versions, c, dates)
+
+
 def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as_of_dates: list[date]) -> ProfileBuild:
     """gold.customer_profile for every date given, in one pass; each date's snapshot is replaced whole."""
     started = time.monotonic()
@@ -229,25 +264,15 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
         window_start = as_of_dates[0] - timedelta(days=ACTIVITY_LOOKBACK)
         daily = daily.where((F.col("activity_date") > F.lit(window_start))
                             | (F.col("known_date") > F.lit(previous_date)))
-    span = extract_span(spark, catalog)
-    initial = ({source: first for source, (first, _) in span.items()}
-               if settings.features.initial_load_known_at_event_time else {})
-
-    def arrived(name: str, happened: str) -> DataFrame:
-        source = name.split(".", 1)[1].removesuffix("_versions")
-        return known_from(_read_or_empty(spark, catalog, name), "_extract_date", F.col(happened), initial.get(source))
+    pit = PointInTime(spark, settings, catalog)
+    arrived = pit.arrived
 
     def since(days: int) -> Column:
         # the earliest day any as-of date looks back to: a literal bound lets Delta skip older files
         return F.lit(as_of_dates[0] - timedelta(days=days))
 
     def known(source: str) -> DataFrame:
-        last = span.get(source, (None, None))[1]
-        if len(as_of_dates) == 1 and last is not None and as_of_dates[0] >= last:
-            # the nightly case: every version was delivered by the as-of date, so the one known then is
-            # silver's latest; reading silver spares ranking the whole version history
-            return catalog.read(spark, f"silver.{source}").withColumn("as_of_date", F.lit(as_of_dates[0]))
-        return known_on(arrived(f"silver.{source}_versions", "updated_at"), contract(source), dates)
+        return pit.known(source, as_of_dates, dates)
 
     sources = ProfileSources(
         as_of_dates=dates,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -75,6 +76,9 @@ def build_session(settings: Settings) -> SparkSession:
         _configure(spark, settings)
         return spark
     ensure_java_home()
+    # Python workers (pandas UDFs, mapInPandas) run this interpreter, which has the project installed; left
+    # alone, Spark starts whatever `python3` is first on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master(settings.spark.master)
         .appName(settings.spark.app_name)

@@ -56,6 +56,29 @@ INGEST_LOG = TableSpec(
 )
 
 
+NEXT_BEST_OFFER = TableSpec(
+    "serving.next_best_offer",
+    "Each consenting customer's top eligible products to offer on a business date, with the reasons, from the "
+    "champion cross-sell recommender.",
+    comments={
+        "run_date": "Business date the offers were scored for.",
+        "customer_id": "Bank customer number.",
+        "account_manager_id": "The customer's relationship manager, if any.",
+        "branch_id": "Home branch.", "segment": "Bank segment on the run date.",
+        "rank": "1 = the best offer for this customer.",
+        "product_id": "Product offered.", "product_name": "Marketing name.", "category": "Product category.",
+        "score": "Model score (relative within a customer); for cold-start rows, the segment's opening rate.",
+        "reason": "Why, in words: the customer's signals that drive the score most.",
+        "reason_items": "The items behind the reason (products, or ecom:<CATEGORY> side items).",
+        "is_cold_start": "No signal the model knows: offered the segment's most popular eligible products.",
+        "model_name": "Registered MLflow model.", "model_version": "Its version (the champion when scored).",
+        "scored_at": "When the row was written.",
+    },
+    properties={"delta.enableChangeDataFeed": "true"},
+    partition_by=("run_date",),
+)
+
+
 def bronze_spec(c: SourceContract) -> TableSpec:
     comments = {col.name: f"As received (string). {col.description}" for col in c.columns}
     comments.update(INGEST_METADATA)
@@ -116,6 +139,7 @@ def build_catalog(settings: Settings) -> Catalog:
             catalog.register(versions_spec(c))
     for spec in gold_specs():
         catalog.register(spec)
+    catalog.register(NEXT_BEST_OFFER)
     catalog.register(QUARANTINE)
     catalog.register(INGEST_LOG)
     return catalog

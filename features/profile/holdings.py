@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from features.columns import Feature, FeatureGroup, slug
@@ -36,9 +36,13 @@ HOLDINGS = FeatureGroup("holdings", "Accounts open on the as-of date, by product
 def open_accounts(accounts_known: DataFrame) -> DataFrame:
     """Account versions known on each as-of date, restricted to accounts open on it."""
     as_of = F.col("as_of_date")
-    return accounts_known.where((F.col("open_date") <= as_of)
-                                & (F.col("close_date").isNull() | (F.col("close_date") > as_of))
-                                & (F.col("status") != "CLOSED"))
+    return accounts_known.where((F.col("open_date") <= as_of) & is_open(as_of))
+
+
+def is_open(as_of: Column) -> Column:
+    """Open on the as-of date: judged by the close date when there is one (a bulk version of an account closed
+    later already says CLOSED), by the status otherwise."""
+    return F.when(F.col("close_date").isNotNull(), F.col("close_date") > as_of).otherwise(F.col("status") != "CLOSED")
 
 
 def holding_features(accounts_known: DataFrame, products: DataFrame) -> DataFrame:

@@ -26,6 +26,7 @@ customers = SourceContract(
     description="KYC customer master: one row per customer, re-sent whole when any attribute changes.",
     key=("customer_id",),
     version_column="updated_at",
+    record_start="onboarding_date",
     columns=(
         C("customer_id", "string", "Bank customer number.", nullable=False, pattern=r"C\d{8}"),
         C("customer_type", "string", "Retail person or SME (a firm).", nullable=False, allowed=("RETAIL", "SME")),
@@ -66,6 +67,7 @@ products = SourceContract(
     description="Product catalogue with risk level and eligibility rules.",
     key=("product_id",),
     version_column="updated_at",
+    record_start="launch_date",
     columns=(
         C("product_id", "string", "Product code.", nullable=False, pattern=r"P\d{4}"),
         C("product_name", "string", "Marketing name.", nullable=False),
@@ -95,6 +97,7 @@ accounts = SourceContract(
     ),
     key=("account_id",),
     version_column="updated_at",
+    record_start="open_date",
     columns=(
         C("account_id", "string", "Account number.", nullable=False, pattern=r"A\d{10}"),
         C("customer_id", "string", "Holder.", nullable=False, references="customers.customer_id"),

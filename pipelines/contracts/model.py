@@ -57,6 +57,10 @@ class SourceContract:
     # Keep silver.<name>_versions (every version with the date it became known) for point-in-time reads even
     # though deliveries are events; "changes" sources always keep them.
     point_in_time: bool = False
+    # The column saying when a record came into being (an account's open_date). A bulk extract has no history
+    # of a record's earlier attribute values, so under the initial-load policy its first version stands for
+    # them back to this date (see features.arrival).
+    record_start: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -68,6 +72,8 @@ class SourceContract:
                 raise ValueError(f"source {self.name}: key column {k} is not a column")
             if self.column(k).nullable:
                 raise ValueError(f"source {self.name}: key column {k} must be non-nullable")
+        if self.record_start and self.record_start not in names:
+            raise ValueError(f"source {self.name}: record start column {self.record_start} is not a column")
         if self.version_column and self.version_column not in names:
             raise ValueError(f"source {self.name}: version column {self.version_column} is not a column")
 
