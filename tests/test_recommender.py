@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.sparse import csr_matrix
 
@@ -119,6 +120,35 @@ def test_fold_in_is_the_als_user_step_and_reasons_split_the_score():
         assert sum(weights) == pytest.approx(1.0, abs=1e-3)      # contributions add up to the score
     assert model.score("C9", ["P9999"], [1.0]).empty                # nothing the model knows: cold start
 
+
+
+def test_batched_top_k_matches_each_customers_own_solve_and_honours_eligibility():
+    rng = np.random.default_rng(5)
+    items = [f"P{i:04d}" for i in range(8)] + ["ecom:TRAVEL"]
+    model = FactorModel("als", items, rng.normal(size=(len(items), 3)), regularization=0.2, alpha=2.0, reasons=2)
+    frame = pd.DataFrame({
+        "customer_id": ["A", "B", "C", "D"],
+        "items": [["P0001", "ecom:TRAVEL", "P0005"], ["P0002"], ["P9999"], ["P0003", "P0004"]],
+        "strengths": [[1.0, 0.5, 2.0], [1.5], [1.0], [0.7, 0.0]],
+        "eligible": [["P0000", "P0002", "P0003", "P0007"], ["P0000", "P0001"], ["P0000"], ["P0006"]]})
+    got = model.score_frame(frame, k=2, chunk=2)                    # chunks of two: a batch boundary mid-frame
+    assert "C" not in set(got["customer_id"])                         # no known signal: left to the baseline
+    for row in frame.itertuples(index=False):
+        sig = [(model._index[i], s * 2.0) for i, s in zip(row.items, row.strengths) if i in model._index and s > 0]
+        if not sig:
+            continue
+        y = model.item_factors[[j for j, _ in sig]]
+        c = np.array([v for _, v in sig])
+        a = model.item_factors.T @ model.item_factors + 0.2 * np.eye(3) + (y.T * (c - 1.0)) @ y
+        x = np.linalg.solve(a, (y.T * c).sum(axis=1))
+        want = sorted(((-float(model.item_factors[model._index[p]] @ x), p) for p in row.eligible))[:2]
+        mine = got[got["customer_id"] == row.customer_id]
+        assert list(mine["product_id"]) == [p for _, p in want]       # best first, eligible only
+        np.testing.assert_allclose(mine["score"], [-v for v, _ in want], rtol=1e-9)
+        for score, reasons, weights in zip(mine["score"], mine["reason_items"], mine["reason_weights"]):
+            assert len(reasons) == min(2, len(sig)) and set(reasons) <= {model.item_ids[j] for j, _ in sig}
+            contributions = [w * score for w in weights]                # strongest contribution first
+            assert contributions == sorted(contributions, reverse=True) or abs(score) < 1e-3
 
 CUSTOMER = dict(customer_type="RETAIL", full_name_token="t", id_number_token="t", city="X", segment="MASS",
                 risk_tolerance="C2", kyc_risk_rating="LOW", marketing_consent=True, branch_id="B001",

@@ -35,59 +35,92 @@ class FactorModel:
     def __post_init__(self):
         self.item_factors = np.asarray(self.item_factors, dtype=np.float64)
         self._index = {item: i for i, item in enumerate(self.item_ids)}
-        self._candidates = np.flatnonzero([not i.startswith(SIDE_PREFIX) for i in self.item_ids])
-        self._yty = self.item_factors.T @ self.item_factors
+        # offerable items (not side items), in product-id order so that equal scores rank the lower id first
+        self._candidates = np.array(sorted((i for i, item in enumerate(self.item_ids)
+                                            if not item.startswith(SIDE_PREFIX)), key=lambda i: self.item_ids[i]),
+                                    dtype=np.int64)
+        self._position = {self.item_ids[c]: n for n, c in enumerate(self._candidates)}
+        self._names = np.array(self.item_ids, dtype=object)
+        self._base = self.item_factors.T @ self.item_factors + self.regularization * np.eye(self.item_factors.shape[1])
 
-    def user_factors(self, items: list[str], strengths: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    def signals(self, items_col, strengths_col) -> tuple[np.ndarray, np.ndarray]:
+        """Each customer's known signals as padded (customers, widest) item indices and confidences
+        (alpha x strength); unknown items and non-positive strengths are left out, padding has confidence 0."""
+        rows = [[(self._index[i], float(s)) for i, s in zip(items, strengths) if s > 0 and i in self._index]
+                for items, strengths in zip(items_col, strengths_col)]
+        width = max((len(r) for r in rows), default=0) or 1
+        idx, conf = np.zeros((len(rows), width), dtype=np.int64), np.zeros((len(rows), width))
+        for n, r in enumerate(rows):
+            if r:
+                idx[n, : len(r)], conf[n, : len(r)] = zip(*r)
+        return idx, self.alpha * conf
+
+    def solve(self, idx: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ALS user step for a batch of customers: factors x (n, f) and A^-1 (n, f, f), where
+        A = Y'Y + reg I + sum_j (c_j - 1) y_j y_j' and x = A^-1 sum_j c_j y_j over each customer's signals."""
+        y = self.item_factors[idx]                                           # (n, signals, f)
+        w = np.where(conf > 0, conf - 1.0, 0.0)
+        a_inv = np.linalg.inv(self._base + np.einsum("nm,nmf,nmg->nfg", w, y, y, optimize=True))
+        return np.einsum("nfg,ng->nf", a_inv, np.einsum("nm,nmf->nf", conf, y)), a_inv
+
+    def user_factors(self, items: list[str], strengths: list[float]):
         """(x_u, A^-1, known item indices, confidences) for one customer; None when no signal is a known item."""
-        pairs = [(self._index[i], s) for i, s in zip(items, strengths) if i in self._index and s > 0]
-        if not pairs:
+        idx, conf = self.signals([items], [strengths])
+        known = conf[0] > 0
+        if not known.any():
             return None
-        idx = np.array([p[0] for p in pairs])
-        conf = self.alpha * np.array([p[1] for p in pairs], dtype=np.float64)
-        y = self.item_factors[idx]
-        a = self._yty + self.regularization * np.eye(len(self._yty)) + (y.T * (conf - 1.0)) @ y
-        a_inv = np.linalg.inv(a)
-        b = (y.T * conf).sum(axis=1)
-        return a_inv @ b, a_inv, idx, conf
-
-    def _scores(self, items: list[str], strengths: list[float]):
-        """(scores of every product, the reason items per product, their shares of the score), or None."""
-        solved = self.user_factors(items, strengths)
-        if solved is None:
-            return None
-        x, a_inv, idx, conf = solved
-        y_c = self.item_factors[self._candidates]
-        scores = y_c @ x
-        contrib = (y_c @ a_inv @ self.item_factors[idx].T) * conf          # (candidates, signals)
-        top = np.argsort(-contrib, axis=1)[:, : self.reasons]
-        total = np.where(np.abs(scores) > 1e-12, scores, 1.0)
-        names = np.array(self.item_ids, dtype=object)[idx]
-        shares = np.round(np.take_along_axis(contrib, top, axis=1) / total[:, None], 4)
-        return scores, [list(names[t]) for t in top], [list(r) for r in shares]
+        x, a_inv = self.solve(idx, conf)
+        return x[0], a_inv[0], idx[0][known], conf[0][known]
 
     def score(self, customer_id: str, items: list[str], strengths: list[float]) -> pd.DataFrame:
         """Every product's score for one customer with its strongest signals; empty for a cold-start customer."""
         return self.score_frame(pd.DataFrame({"customer_id": [customer_id], "items": [list(items)],
                                               "strengths": [list(strengths)]}))
 
-    def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Rows of (customer_id, items, strengths) -> OUTPUT_COLUMNS, one row per customer and product."""
-        products = [self.item_ids[c] for c in self._candidates]
-        ids, prods, scores, reasons, weights = [], [], [], [], []
-        for r in frame.itertuples(index=False):
-            got = self._scores(list(r.items), list(r.strengths))
-            if got is None:
-                continue
-            ids.extend([r.customer_id] * len(products))
-            prods.extend(products)
-            scores.append(got[0])
-            reasons.extend(got[1])
-            weights.extend(got[2])
-        return pd.DataFrame({"customer_id": pd.Series(ids, dtype=object), "product_id": pd.Series(prods, dtype=object),
-                             "score": np.concatenate(scores) if scores else np.array([], dtype=np.float64),
-                             "reason_items": pd.Series(reasons, dtype=object),
-                             "reason_weights": pd.Series(weights, dtype=object)})
+    def score_frame(self, frame: pd.DataFrame, k: int | None = None, chunk: int = 2048) -> pd.DataFrame:
+        """Rows of (customer_id, items, strengths[, eligible]) -> OUTPUT_COLUMNS: each customer's `k` best
+        products (all when None), best first, among the row's `eligible` products when that column is given.
+        Customers none of whose signals the model knows (cold start) get no rows. Solved in batches of `chunk`."""
+        parts = [self._rank(frame.iloc[lo: lo + chunk], k) for lo in range(0, len(frame), chunk)]
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return pd.DataFrame({c: pd.Series([], dtype=np.float64 if c == "score" else object)
+                                 for c in OUTPUT_COLUMNS})
+        return pd.concat(parts, ignore_index=True)
+
+    def _rank(self, frame: pd.DataFrame, k: int | None) -> pd.DataFrame:
+        idx, conf = self.signals(frame["items"], frame["strengths"])
+        warm = conf.max(axis=1) > 0
+        if not warm.any():
+            return pd.DataFrame()
+        frame, idx, conf = frame[warm], idx[warm], conf[warm]
+        x, a_inv = self.solve(idx, conf)
+        y_c = self.item_factors[self._candidates]
+        scores = x @ y_c.T                                                    # (n, candidates)
+        if "eligible" in frame:
+            allowed = np.zeros(scores.shape, dtype=bool)
+            for n, products in enumerate(frame["eligible"]):
+                allowed[n, [self._position[p] for p in products if p in self._position]] = True
+            scores = np.where(allowed, scores, -np.inf)
+        take = len(self._candidates) if k is None else min(k, len(self._candidates))
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :take]         # ties: lower product id first
+        top = np.take_along_axis(scores, order, axis=1)
+        # each offered product's score split into one contribution per signal: y_i' A^-1 y_j c_j
+        contrib = np.einsum("nkf,nfg,nmg->nkm", y_c[order], a_inv, self.item_factors[idx], optimize=True)
+        contrib = np.where(conf[:, None, :] > 0, contrib * conf[:, None, :], -np.inf)
+        strongest = np.argsort(-contrib, axis=2, kind="stable")[:, :, : self.reasons]
+        part = np.take_along_axis(contrib, strongest, axis=2)
+        total = np.where(np.abs(top) > 1e-12, top, 1.0)[:, :, None]
+        shares = np.round(part / np.where(np.isfinite(total), total, 1.0), 4)
+        names = self._names[np.take_along_axis(np.broadcast_to(idx[:, None, :], contrib.shape), strongest, axis=2)]
+        n, j = np.nonzero(np.isfinite(top))
+        real = np.isfinite(part[n, j])                                        # (rows, reasons): fewer signals than reasons
+        return pd.DataFrame({
+            "customer_id": frame["customer_id"].to_numpy()[n],
+            "product_id": self._names[self._candidates[order[n, j]]],
+            "score": top[n, j],
+            "reason_items": [r[m].tolist() for r, m in zip(names[n, j], real)],
+            "reason_weights": [r[m].tolist() for r, m in zip(shares[n, j], real)]})
 
     # --- persistence: one .npz for the factors, one JSON for the rest ------------------------------------
     def save(self, folder: Path) -> dict[str, str]:

@@ -78,21 +78,25 @@ def _phrase(items: list[str], signals: dict[str, str], labels: dict[str, str]) -
                                       for kind, names in by_kind.items())
 
 
-def model_scores(interactions: DataFrame, model: FactorModel, labels: dict[str, str]) -> DataFrame:
-    """Every product's score for each customer with signals the model knows, with its reasons in words.
-    Runs on the executors (mapInPandas); only the small item factors travel with the task."""
+def model_scores(interactions: DataFrame, eligible: DataFrame, model: FactorModel, labels: dict[str, str],
+                 k: int) -> DataFrame:
+    """Each customer's `k` best eligible products by the model, for customers with signals the model knows, with
+    the reasons in words. Runs on the executors (mapInPandas), one batched solve per Arrow batch; only the small
+    item factors travel with the task, and only the offers leave it."""
     grouped = interactions.groupBy("customer_id").agg(
         F.collect_list(F.struct("item", "strength", "signal")).alias("s"))
     grouped = grouped.select("customer_id", F.col("s.item").alias("items"), F.col("s.strength").alias("strengths"),
                              F.col("s.signal").alias("signals"))
+    offerable = eligible.groupBy("customer_id").agg(F.collect_list("product_id").alias("eligible"))
+    grouped = grouped.join(offerable, "customer_id")
 
     def score(batches):
         for pdf in batches:
-            out = model.score_frame(pdf)
+            out = model.score_frame(pdf, k)
             if out.empty:
                 continue
             signals = {r.customer_id: dict(zip(r.items, r.signals)) for r in pdf.itertuples(index=False)}
-            out["reason"] = [_phrase(list(items), signals[c], labels)
+            out["reason"] = [_phrase(items, signals[c], labels)
                              for c, items in zip(out["customer_id"], out["reason_items"])]
             yield out[["customer_id", "product_id", "score", "reason", "reason_items"]]
 
@@ -123,12 +127,11 @@ def recommend(customers_known: DataFrame, interactions: DataFrame, eligible: Dat
         baseline = model.baseline if model is not None else {}
     base = baseline_scores(customers_known, baseline).withColumn("is_cold_start", F.lit(True))
     if model is None:
-        scored = base
+        offers = base.join(eligible, ["customer_id", "product_id"])
     else:
-        warm = model_scores(interactions, model, labels).withColumn("is_cold_start", F.lit(False))
+        warm = model_scores(interactions, eligible, model, labels, k).withColumn("is_cold_start", F.lit(False))
         cold = base.join(warm.select("customer_id").distinct(), "customer_id", "left_anti")
-        scored = warm.unionByName(cold)
-    offers = scored.join(eligible, ["customer_id", "product_id"])
+        offers = warm.unionByName(cold.join(eligible, ["customer_id", "product_id"]))
     w = Window.partitionBy("customer_id").orderBy(F.desc("score"), "product_id")
     return (offers.withColumn("rank", F.row_number().over(w)).where(F.col("rank") <= k)
             .select("customer_id", "rank", "product_id", "score", "reason", "reason_items", "is_cold_start"))
