@@ -10,7 +10,7 @@ the generator's latent affinities, and batch scoring throughput.
 The lake lives under /tmp/bench_rec/<tier> (`--root`) and is kept, so `--reuse` can skip preparation. Steps:
 1. Preparation (reported, not a target): generate a bank of `--days` days (default 120; the last 30 as daily
    extracts) with only the sources the recommender reads (customers, products, accounts, campaign_responses,
-   ecommerce_orders) and the product-affinity truth, ingest them, fold gold.customer_daily. Transactions are
+   ecommerce_orders) and the truth tables, ingest them, fold gold.customer_daily. Transactions are
    not generated: the recommender never reads them.
 2. Quality: `train_recommender` (the real MLflow store under the lake's local_data): ALS, BPR and the
    popularity-by-segment baseline on the time-based holdout (cut-off = latest date - holdout_days).
@@ -57,14 +57,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from pyspark.sql import Observation  # noqa: E402
-from pyspark.sql import functions as F  # noqa: E402
 from scipy.stats import rankdata  # noqa: E402
 
 from jobs.config import load_settings  # noqa: E402
 from jobs.features import PointInTime, latest_business_date, update_customer_daily  # noqa: E402
-from jobs.generate import _bulk_files, build_params, write_extract  # noqa: E402
-from jobs.hadoop_fs import data_files, delete  # noqa: E402
+from jobs.generate import generate  # noqa: E402
 from jobs.ingest import ingest  # noqa: E402
 from jobs.logs import setup_logging  # noqa: E402
 from jobs.recommend import holdout, score_recommender, train_recommender  # noqa: E402
@@ -73,8 +70,6 @@ from jobs.tables import build_catalog  # noqa: E402
 from models.recommend import baseline as popularity  # noqa: E402
 from models.recommend.model import FactorModel  # noqa: E402
 from models.recommend.train import AlsParams, fit_als, matrix  # noqa: E402
-from pipelines.contracts import CONTRACTS  # noqa: E402
-from pipelines.generator import generate_bank  # noqa: E402
 from pipelines.generator.customers import RETAIL_ONLY, SME_ONLY, aff_col  # noqa: E402
 
 TIERS = {"XS": 2_000, "S": 10_000, "M": 100_000}  # customers
@@ -202,36 +197,10 @@ def reset_jvm_peak(spark) -> None:
 
 # -- 1. preparation ----------------------------------------------------------------------------------------
 
-def generate_sources(spark, settings, customers: int, days: int) -> dict:
-    """jobs.generate.generate restricted to SOURCES, and the product-affinity truth only."""
-    started = time.time()
-    params = build_params(settings, customers, days)
-    landing, truth = settings.path(settings.lake.landing), settings.path(settings.lake.truth)
-    bank = generate_bank(spark, params, sources=list(SOURCES), with_truth=True)
-    rows, seconds = {}, {}
-    for source, df in bank.landing.items():
-        t0 = time.time()
-        fmt = settings.sources.formats.get(source, CONTRACTS[source].format)
-        path = f"{landing}/{source}"
-        written = Observation(f"written_{source}")
-        write_extract(spark, df.observe(written, F.count(F.lit(1)).alias("n")), path, fmt, settings,
-                      bulk_date=params.bulk_date,
-                      bulk_files=_bulk_files(bank, source, spark, params.max_records_per_file),
-                      max_records=params.max_records_per_file)
-        rows[source] = int(written.get["n"]) if data_files(spark, path) else 0
-        seconds[source] = round(time.time() - t0, 1)
-    t0 = time.time()
-    delete(spark, f"{truth}/product_affinity")
-    bank.truth["product_affinity"].write.mode("overwrite").parquet(f"{truth}/product_affinity")
-    seconds["truth"] = round(time.time() - t0, 1)
-    return {"rows": rows, "step_seconds": seconds, "bulk_date": params.bulk_date.isoformat(),
-            "end_date": params.end_date.isoformat(), "s": round(time.time() - started, 1)}
-
-
 def prepare(spark, settings, root: Path, customers: int, days: int) -> dict:
     progress(f"generating {customers:,} customers x {days} days ({', '.join(SOURCES)})")
-    gen = generate_sources(spark, settings, customers, days)
-    progress(f"generated {sum(gen['rows'].values()):,} landing rows in {gen['s']}s; ingesting")
+    gen = generate(spark, settings, customers=customers, days=days, sources=list(SOURCES))
+    progress(f"generated {sum(gen['rows'].values()):,} landing rows in {gen['seconds']}s; ingesting")
     t = time.time()
     results = ingest(spark, settings, sources=list(SOURCES))
     ingest_s = round(time.time() - t, 1)
@@ -239,7 +208,7 @@ def prepare(spark, settings, root: Path, customers: int, days: int) -> dict:
     t = time.time()
     folds = update_customer_daily(spark, build_catalog(settings))
     fold_s = round(time.time() - t, 1)
-    prep = {"customers": customers, "days": days, "landing_rows": gen["rows"], "generate_s": gen["s"],
+    prep = {"customers": customers, "days": days, "landing_rows": gen["rows"], "generate_s": gen["seconds"],
             "generate_step_s": gen["step_seconds"], "bulk_date": gen["bulk_date"], "end_date": gen["end_date"],
             "ingest_s": ingest_s, "ingest_rows": sum(r.rows_received for r in results),
             "fold_s": fold_s, "daily_rows": sum(f.rows for f in folds), "prepared_on": date.today().isoformat()}

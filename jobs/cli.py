@@ -14,7 +14,8 @@ from jobs.java import JavaNotFound
 from jobs.logs import setup_logging
 
 log = logging.getLogger("crm")
-MODEL_FAMILIES = ("recommender",)
+TRAINED = ("recommender", "clv", "churn")          # crm train --model
+SCORED = ("recommender", "lifecycle")      # crm score --model
 
 
 def _date(text: str) -> date:
@@ -65,13 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--to", dest="end", type=_date, help="backfill: last as-of date; the dates in between follow "
                    "features.snapshot_cadence")
     t = add("train", "train a model family on what is ingested, track it in MLflow, register it (champion if better)")
-    t.add_argument("--model", required=True, choices=MODEL_FAMILIES, help="model family")
+    t.add_argument("--model", required=True, choices=TRAINED, help="model family")
     t.add_argument("--cutoff", type=_date, help="recommender: fit on what was known on this date, evaluate on "
                    "what followed (default: the latest business date minus models.<family>.holdout_days)")
     t.add_argument("--tune", action="store_true", help="also try the parameter sets in models.<family>.tune, "
                    "each logged as a nested MLflow run")
+    t.add_argument("--calibration-end", type=_date, help="clv: fit on the purchases known by this date, evaluate "
+                   "on what followed (default: the latest business date minus models.clv.holdout_days)")
+    t.add_argument("--time-unit", choices=("day", "week", "month"), help="clv: unit of frequency, recency and T "
+                   "(default: models.clv.time_unit)")
     sc = add("score", "score a business date with the family's champion model and write its serving table")
-    sc.add_argument("--model", required=True, choices=MODEL_FAMILIES, help="model family")
+    sc.add_argument("--model", required=True, choices=SCORED, help="model family")
     sc.add_argument("--date", type=_date, help="business date (default: the latest loaded)")
     add("tables", "list the lake's tables: layer, location, Delta version, rows, last update")
     add("docs", "regenerate docs/ from the code (source contracts)")
@@ -126,18 +131,33 @@ def cmd_features(args, settings: Settings) -> int:
 
 
 def cmd_train(args, settings: Settings) -> int:
+    from jobs.churn import train_churn
+    from jobs.lifecycle import train_clv
     from jobs.recommend import train_recommender
 
-    result = train_recommender(_session(settings), settings, cutoff=args.cutoff, tune=args.tune)
+    family_only = {"recommender": ("cutoff", "tune"), "clv": ("calibration_end", "time_unit")}
+    for family, options in family_only.items():
+        for option in options:
+            if args.model != family and getattr(args, option):
+                raise CrmError(f"--{option.replace('_', '-')} applies to --model {family} only")
+    if args.model == "churn":
+        result = train_churn(_session(settings), settings)
+    elif args.model == "clv":
+        result = train_clv(_session(settings), settings, calibration_end=args.calibration_end,
+                           time_unit=args.time_unit)
+    else:
+        result = train_recommender(_session(settings), settings, cutoff=args.cutoff, tune=args.tune)
     for line in result.lines():
         print(line)
     return 0
 
 
 def cmd_score(args, settings: Settings) -> int:
+    from jobs.lifecycle import score_lifecycle
     from jobs.recommend import score_recommender
 
-    print(score_recommender(_session(settings), settings, as_of=args.date).line())
+    score = score_lifecycle if args.model == "lifecycle" else score_recommender
+    print(score(_session(settings), settings, as_of=args.date).line())
     return 0
 
 
@@ -170,17 +190,18 @@ def cmd_demo(args, settings: Settings) -> int:
     from jobs.features import run_features
     from jobs.generate import generate
     from jobs.ingest import ingest
+    from jobs.lifecycle import score_lifecycle, train_clv
     from jobs.recommend import score_recommender, train_recommender
 
     started = time.time()
     spark = _session(settings)
-    log.info("demo 1/6: generating a bank")
+    log.info("demo 1/7: generating a bank")
     summary = generate(spark, settings, customers=args.customers, days=args.days)
     _print_generate(summary)
-    log.info("demo 2/6: ingesting landing -> bronze -> silver")
+    log.info("demo 2/7: ingesting landing -> bronze -> silver")
     for r in ingest(spark, settings):
         print(r.line())
-    log.info("demo 3/6: gold features (customer_daily, customer_profile month-ends and the last day)")
+    log.info("demo 3/7: gold features (customer_daily, customer_profile month-ends and the last day)")
     # with the initial-load policy the bulk extract's history is known as it happened, so snapshots start early
     start = (settings.generator.start_date if settings.features.initial_load_known_at_event_time
              else date.fromisoformat(summary["bulk_date"]))
@@ -189,12 +210,16 @@ def cmd_demo(args, settings: Settings) -> int:
     for fold in folds:
         print(fold.line())
     print(build.line())
-    log.info("demo 4/6: training the cross-sell recommender (MLflow)")
+    log.info("demo 4/7: training the cross-sell recommender (MLflow)")
     for line in train_recommender(spark, settings).lines():
         print(line)
-    log.info("demo 5/6: scoring next_best_offer")
+    log.info("demo 5/7: scoring next_best_offer")
     print(score_recommender(spark, settings).line())
-    log.info("demo 6/6: tables")
+    log.info("demo 6/7: lifetime value (MLflow) and lifecycle_scores")
+    for line in train_clv(spark, settings).lines():
+        print(line)
+    print(score_lifecycle(spark, settings).line())
+    log.info("demo 7/7: tables")
     cmd_tables(args, settings)
     print(f"demo finished in {time.time() - started:.0f}s; lake at {settings.lake_root}")
     return 0

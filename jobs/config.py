@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pipelines.contracts.core_banking import TXN_TYPES
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONF_DIR = PROJECT_DIR / "conf"
 
@@ -184,8 +186,57 @@ class RecommenderSettings(_Strict):
     contact: ContactSettings
 
 
+class PurchaseSettings(_Strict):
+    txn_types: list[Literal[TXN_TYPES]] = Field(min_length=1)
+    direction: Literal["DEBIT", "CREDIT"]
+    status: Literal["POSTED", "REVERSED", "DECLINED"]
+
+
+class ClvSettings(_Strict):
+    model_name: str
+    time_unit: Literal["day", "week", "month"]
+    holdout_days: int = Field(gt=0)
+    purchases: PurchaseSettings
+    horizon_months: int = Field(gt=0)
+    annual_discount_rate: float = Field(ge=0)
+    revenue_rate: float = Field(ge=0)
+    balance_revenue: bool
+
+
+class ChurnGbmSettings(_Strict):
+    learning_rate: float = Field(gt=0)
+    max_iter: int = Field(gt=0)
+    max_leaf_nodes: int = Field(gt=1)
+    min_samples_leaf: int = Field(gt=0)
+    l2_regularization: float = Field(ge=0)
+    random_state: int = 42
+
+
+class ChurnSettings(_Strict):
+    model_name: str
+    horizon_days: int = Field(gt=0)
+    tolerance_days: int = Field(ge=0)
+    dormant_days: int = Field(gt=0)
+    aum_loss_share: float = Field(gt=0, le=1)
+    min_aum: float = Field(ge=0)
+    evaluation_dates: int = Field(gt=0)
+    training_dates: int = Field(gt=0)
+    max_training_rows: int = Field(gt=0)
+    calibration: Literal["isotonic", "sigmoid"]
+    calibration_share: float = Field(gt=0, lt=1)
+    drivers: int = Field(ge=0, le=10)
+    gbm: ChurnGbmSettings
+
+
+class LifecycleSettings(_Strict):
+    stages: list[RuleDefinition] = Field(min_length=1)
+
+
 class ModelsSettings(_Strict):
     recommender: RecommenderSettings
+    clv: ClvSettings
+    churn: ChurnSettings
+    lifecycle: LifecycleSettings
 
 
 class GeneratorSettings(_Strict):

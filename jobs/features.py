@@ -236,13 +236,30 @@ class PointInTime:
         if len(as_of_dates) == 1 and last is not None and as_of_dates[0] >= last:
             # the nightly case: every version was delivered by the as-of date, so the one known then is
             # silver's latest; reading silver spares ranking the whole version history
-            return self.catalog.read(self.spark, f"silver.{source}").withColumn("as_of_date", F.lit(as_of_dates[0]))
-        if dates is None:
-            dates = self.spark.createDataFrame([(d,) for d in as_of_dates], "as_of_date date")
-        c = contract(source)
-        versions = versions_known_from(_read_or_empty(self.spark, self.catalog, f"silver.{source}_versions"),
-                                       list(c.silver_key), c.version_column, c.record_start, self.initial.get(source))
-        return known_on(versions, c, dates)
+            known = self.catalog.read(self.spark, f"silver.{source}").withColumn("as_of_date", F.lit(as_of_dates[0]))
+        else:
+            if dates is None:
+                dates = self.spark.createDataFrame([(d,) for d in as_of_dates], "as_of_date date")
+            c = contract(source)
+            versions = versions_known_from(_read_or_empty(self.spark, self.catalog, f"silver.{source}_versions"),
+                                           list(c.silver_key), c.version_column, c.record_start,
+                                           self.initial.get(source))
+            known = known_on(versions, c, dates)
+        return _open_until_closed(known, source)
+
+
+# A closing is a change, made when the version saying so was: a version standing for its record back to the
+# record's start (an initial bulk load carries only each record's latest version) tells us the record was
+# still open before that version's own timestamp.
+_CLOSING = {"customers": ("status", "CLOSED", "ACTIVE", "updated_at")}
+
+
+def _open_until_closed(known: DataFrame, source: str) -> DataFrame:
+    if source not in _CLOSING:
+        return known
+    column, closed, open_, stamp = _CLOSING[source]
+    early = (F.col(column) == closed) & (F.col("as_of_date") < F.to_date(F.col(stamp)))
+    return known.withColumn(column, F.when(early, F.lit(open_)).otherwise(F.col(column)))
 
 
 def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as_of_dates: list[date]) -> ProfileBuild:

@@ -35,8 +35,10 @@ def build_params(settings: Settings, customers=None, days=None, seed=None) -> Ge
 
 
 def generate(spark: SparkSession, settings: Settings, *, out: str | None = None, customers: int | None = None,
-             days: int | None = None, seed: int | None = None, faults: list[str] | tuple[str, ...] = ()) -> dict:
-    """Generate and write the bank; returns rows and files per source, paths and seconds taken."""
+             days: int | None = None, seed: int | None = None, faults: list[str] | tuple[str, ...] = (),
+             sources: list[str] | None = None) -> dict:
+    """Generate and write the bank (every source, or only `sources`) and its truth; returns rows and files per
+    source, paths and seconds taken."""
     started = time.time()
     unknown = [f for f in faults if f not in FAULT_KINDS]
     if unknown:
@@ -49,7 +51,7 @@ def generate(spark: SparkSession, settings: Settings, *, out: str | None = None,
         landing, truth = f"{root}/landing", f"{root}/truth"
     else:
         landing, truth = settings.path(settings.lake.landing), settings.path(settings.lake.truth)
-    bank = generate_bank(spark, params)
+    bank = generate_bank(spark, params, sources=sources)
     rows, files, formats, seconds = {}, {}, {}, {"build": round(time.time() - started, 1)}
     for source, df in bank.landing.items():
         t0 = time.time()

@@ -78,6 +78,42 @@ NEXT_BEST_OFFER = TableSpec(
     partition_by=("run_date",),
 )
 
+LIFECYCLE_SCORES = TableSpec(
+    "serving.lifecycle_scores",
+    "Each customer's lifecycle on a business date: stage and the rule behind it, churn propensity with its "
+    "drivers, P(alive), expected purchases, and customer value (historical + current + potential) with its tier.",
+    comments={
+        "run_date": "Business date scored (the profile's as-of date).",
+        "customer_id": "Bank customer number.",
+        "account_manager_id": "The customer's relationship manager, if any.",
+        "segment": "Bank segment on the run date.",
+        "lifecycle_stage": "prospect, new, growing, mature, declining, dormant or churned "
+                           "(models.lifecycle.stages rules).",
+        "stage_rule": "Name of the rule that assigned the stage.",
+        "stage_explanation": "The rule's explanation, in words.",
+        "stage_since": "First run date of the current unbroken run of this stage (the run date itself when the "
+                       "previous scores had another stage or there were none).",
+        "previous_stage": "Stage in the latest earlier scores, if any.",
+        "churn_probability": "Calibrated probability of churning in the label horizon (null: no churn champion).",
+        "churn_drivers": "Features pushing the churn probability up most, in words.",
+        "p_alive": "BG/NBD probability that the customer is still active as a buyer (null: no purchase yet).",
+        "purchases_frequency": "Repeat purchase days so far (the CLV summary's frequency).",
+        "expected_purchases": "Purchase days expected over the CLV horizon (models.clv.horizon_months).",
+        "expected_purchase_value": "Present value of the purchases expected over the horizon, CNY.",
+        "historical_value": "Revenue to the bank so far, CNY (from the profile).",
+        "current_value": "Revenue over the last 12 months, CNY (from the profile).",
+        "potential_value": "Present value of the revenue expected over the horizon, CNY: the bank's share of "
+                           "expected purchases, plus balance revenue while the customer stays.",
+        "customer_value": "historical_value + current_value + potential_value.",
+        "value_tier": "Tier by customer_value (features.value.tiers).",
+        "clv_model_version": "Version of the CLV model used (null: none).",
+        "churn_model_version": "Version of the churn model used (null: none).",
+        "scored_at": "When the row was written.",
+    },
+    properties={"delta.enableChangeDataFeed": "true"},
+    partition_by=("run_date",),
+)
+
 
 def bronze_spec(c: SourceContract) -> TableSpec:
     comments = {col.name: f"As received (string). {col.description}" for col in c.columns}
@@ -140,6 +176,7 @@ def build_catalog(settings: Settings) -> Catalog:
     for spec in gold_specs():
         catalog.register(spec)
     catalog.register(NEXT_BEST_OFFER)
+    catalog.register(LIFECYCLE_SCORES)
     catalog.register(QUARANTINE)
     catalog.register(INGEST_LOG)
     return catalog

@@ -134,8 +134,16 @@ def regular_transactions(pop: DataFrame, ctx: Context) -> DataFrame:
     fav = d.u("t_fav", i, k) < 0.6
     slot = F.when(fav, d.hash("fav_merchant", i, mcc, d.below(3, "t_fav_k", i, k))).otherwise(d.hash("t_merchant", i, k))
     is_transfer = tt.isin("TRANSFER_OUT", "TRANSFER_IN")
-    own = is_transfer & d.bernoulli(0.25, "t_own", i, k)
     contact = F.pmod(i + 1 + d.below(p.customers - 1, "contact", i, d.below(5, "t_contact", i, k)), F.lit(p.customers))
+    # a transfer to another of our customers is posted on their account too, so only while they bank with us:
+    # after their churn, or before a dormant account wakes up, the payee banks elsewhere as far as we know
+    contacts = pop.select(sql_col("idx").alias("_contact"), sql_col("churn_day").alias("_contact_churn"),
+                          sql_col("dormant_until").alias("_contact_dormant"))
+    x = x.select("*", contact.alias("_contact")).join(F.broadcast(contacts), "_contact", "left")
+    contact = sql_col("_contact")
+    banks_with_us = ((sql_col("_contact_churn").isNull() | (day < sql_col("_contact_churn")))
+                     & (sql_col("_contact_dormant").isNull() | (day >= sql_col("_contact_dormant"))))
+    own = is_transfer & d.bernoulli(0.25, "t_own", i, k) & banks_with_us
     payee = d.below(8, "t_payee", i, k)
     on_card = (tt == "CARD_PURCHASE") & sql_col(prod_col("CREDIT_CARD")).isNotNull() & d.bernoulli(0.65, "t_on_card", i, k)
     acct = F.when(on_card, account_id(i, "CREDIT_CARD")).otherwise(account_id(i, "CURRENT"))

@@ -1,0 +1,1 @@
+"""Customer lifecycle models: lifetime value, churn propensity, lifecycle stage."""
