@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pyspark.sql import functions as F  # noqa: E402
 
+from bench.machine import jvm_peak_heap_bytes  # noqa: E402
 from jobs.config import load_settings  # noqa: E402
 from jobs.features import run_features  # noqa: E402
 from jobs.generate import generate  # noqa: E402
@@ -49,11 +50,6 @@ MARGIN_DAYS = 2          # generated after the last nightly day, never ingested
 GROWTH_TARGET = 1.3      # increment(longest history) / increment(shortest history)
 M_INCREMENT_TARGET_S = 180.0
 SCAN_DAYS = 365          # the yardstick's window, the longest window of the profile
-
-
-def jvm_peak_heap_bytes(spark) -> int:
-    mf = spark._jvm.java.lang.management.ManagementFactory
-    return sum(p.getPeakUsage().getUsed() for p in mf.getMemoryPoolMXBeans() if str(p.getType()) == "Heap memory")
 
 
 def timed_features(spark, settings, **kw) -> dict:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.machine import jvm_peak_heap_bytes  # noqa: E402
 from jobs.config import load_settings  # noqa: E402
 from jobs.generate import generate  # noqa: E402
 from jobs.ingest import ingest  # noqa: E402
@@ -28,11 +29,6 @@ from jobs.spark import build_session  # noqa: E402
 from pipelines.contracts import CONTRACTS  # noqa: E402
 
 TIERS = {"XS": (2_000, 60), "S": (10_000, 62), "M": (100_000, 62)}  # customers, days (~1.6 txns/day each)
-
-
-def jvm_peak_heap_bytes(spark) -> int:
-    mf = spark._jvm.java.lang.management.ManagementFactory
-    return sum(p.getPeakUsage().getUsed() for p in mf.getMemoryPoolMXBeans() if str(p.getType()) == "Heap memory")
 
 
 def bare_copy(spark, settings, landing: str, scratch: str) -> tuple[float, int]:

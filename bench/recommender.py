@@ -42,15 +42,13 @@ MAP@5, and its category scores track the latent affinities better than the basel
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import resource
 import shutil
 import sys
 import time
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -59,6 +57,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.stats import rankdata  # noqa: E402
 
+from bench.machine import (QUIET_WAIT, code_fingerprint, contended, jvm_peak_heap_bytes,  # noqa: E402
+                           progress, reset_jvm_peak, timed_step)
 from jobs.config import load_settings  # noqa: E402
 from jobs.features import PointInTime, latest_business_date, update_customer_daily  # noqa: E402
 from jobs.generate import generate  # noqa: E402
@@ -80,119 +80,6 @@ HOLDOUT_DAYS = 60
 SPEEDUP_TARGET = 10.0          # MLlib fit seconds / implicit fit seconds
 M_SCORE_TARGET_S = 120.0       # score_recommender for the M tier's 100k customers
 ROOT = Path("/tmp/bench_rec")
-QUIET_WAIT = {"s": 0.0}        # --quiet-wait: before each timed step, wait up to this long for a quiet machine
-
-
-def progress(msg: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S} load {os.getloadavg()[0]:.1f}] {msg}", flush=True)
-
-
-# -- the machine is shared: CPU time other processes took during each timed step ---------------------------
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _machine_ticks() -> tuple[int, int]:
-    """(process time of every process: user + nice + system, time the hypervisor gave to others: steal)."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return v[0] + v[1] + v[2], v[7]
-
-
-def _own_ticks() -> int:
-    """CPU ticks of this process and its descendants (the JVM, Python workers), ended ones included."""
-    parent, ticks = {}, {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parent[int(d)] = int(fields[1])
-        # with the reaped children's time (cutime, cstime): a Python worker that ends moves to its parent's count
-        ticks[int(d)] = sum(int(x) for x in fields[11:15])
-    mine, todo = set(), [os.getpid()]
-    while todo:
-        p = todo.pop()
-        mine.add(p)
-        todo += [c for c, pp in parent.items() if pp == p and c not in mine]
-    return sum(ticks.get(p, 0) for p in mine)
-
-
-class Meter:
-    """Wall seconds of a step, the CPU seconds other processes used meanwhile (out of 2 cores x wall) and the CPU
-    seconds the hypervisor took (steal)."""
-
-    def __init__(self):
-        self.t, (self.busy, self.steal), self.own = time.time(), _machine_ticks(), _own_ticks()
-
-    def stop(self) -> dict:
-        wall = time.time() - self.t
-        busy, steal = _machine_ticks()
-        other = max(0, (busy - self.busy) - (_own_ticks() - self.own)) / _TICK
-        return {"s": round(wall, 3), "other_cpu_s": round(other, 1), "steal_s": round((steal - self.steal) / _TICK, 1)}
-
-
-def wait_quiet(max_wait: float, window: float = 5.0, threshold: float = 0.1, windows: int = 3) -> float:
-    """Waits (up to `max_wait` seconds) until other processes use under `threshold` of a core in `windows`
-    successive windows of `window` seconds; returns the seconds waited. The machine is shared: a test run next
-    door doubles a Spark step."""
-    started, quiet = time.time(), 0
-    while True:
-        m = Meter()
-        time.sleep(window)
-        other = m.stop()["other_cpu_s"]
-        quiet = quiet + 1 if other < threshold * window else 0
-        if quiet >= windows or time.time() - started >= max_wait:
-            waited = time.time() - started
-            if waited > window * (windows + 0.5):
-                progress(f"waited {waited:.0f}s for other processes to finish (last {other / window:.2f} cores)")
-            return round(waited, 1)
-
-
-def timed_step() -> "Meter":
-    """A Meter started once the machine is quiet (or after --quiet-wait seconds)."""
-    if QUIET_WAIT["s"] > 0:
-        wait_quiet(QUIET_WAIT["s"])
-    return Meter()
-
-
-def contended(meter: dict, share: float = 0.1) -> bool:
-    """Other processes took over `share` of the machine's 2 cores during the step."""
-    return meter["other_cpu_s"] > share * 2 * meter["s"]
-
-
-def code_fingerprint(spark) -> dict:
-    """Which code ran: the repository folder imported on the driver and by the Python workers, and a digest of
-    the recommender's sources (another engineer may be editing them while the benchmark runs)."""
-    import jobs.recommend
-    import models.recommend.model
-
-    root = Path(jobs.recommend.__file__).resolve().parent.parent
-    files = sorted([*root.glob("models/recommend/*.py"), root / "jobs/recommend.py", root / "models/registry.py"])
-    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
-    worker = spark.sparkContext.parallelize([0], 1).map(
-        lambda _: __import__("models.recommend.model", fromlist=["FactorModel"]).__file__).collect()[0]
-    if Path(worker).resolve() != Path(models.recommend.model.__file__).resolve():
-        raise SystemExit(f"the Python workers import {worker}, the driver {models.recommend.model.__file__}; "
-                         "set PYTHONPATH to the same folder")
-    return {"root": str(root), "sources_sha256": digest, "files": [str(f.relative_to(root)) for f in files]}
-
-
-def jvm_heap_pools(spark):
-    mf = spark._jvm.java.lang.management.ManagementFactory
-    return [p for p in mf.getMemoryPoolMXBeans() if str(p.getType()) == "Heap memory"]
-
-
-def jvm_peak_heap_bytes(spark) -> int:
-    return sum(p.getPeakUsage().getUsed() for p in jvm_heap_pools(spark))
-
-
-def reset_jvm_peak(spark) -> None:
-    for p in jvm_heap_pools(spark):
-        p.resetPeakUsage()
 
 
 # -- 1. preparation ----------------------------------------------------------------------------------------
@@ -448,7 +335,8 @@ def main() -> int:
         prep = prepare(spark, settings, root, customers, args.days)
         prep["reused"] = False
 
-    code = code_fingerprint(spark)
+    code = code_fingerprint(spark, ["models/recommend/*.py", "jobs/recommend.py", "models/registry.py"],
+                            "models.recommend.model")
     progress(f"code: {code['root']} (recommender sources {code['sources_sha256']})")
     progress("train_recommender (ALS, BPR, baseline on the time-based holdout)")
     m = timed_step()

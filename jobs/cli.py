@@ -190,6 +190,7 @@ def cmd_demo(args, settings: Settings) -> int:
     from jobs.features import run_features
     from jobs.generate import generate
     from jobs.ingest import ingest
+    from jobs.churn import train_churn
     from jobs.lifecycle import score_lifecycle, train_clv
     from jobs.recommend import score_recommender, train_recommender
 
@@ -215,14 +216,26 @@ def cmd_demo(args, settings: Settings) -> int:
         print(line)
     log.info("demo 5/7: scoring next_best_offer")
     print(score_recommender(spark, settings).line())
-    log.info("demo 6/7: lifetime value (MLflow) and lifecycle_scores")
+    log.info("demo 6/7: lifetime value and churn (MLflow), lifecycle_scores")
     for line in train_clv(spark, settings).lines():
+        print(line)
+    for line in train_churn(spark, _demo_churn_settings(args, settings, summary["days"])).lines():
         print(line)
     print(score_lifecycle(spark, settings).line())
     log.info("demo 7/7: tables")
     cmd_tables(args, settings)
     print(f"demo finished in {time.time() - started:.0f}s; lake at {settings.lake_root}")
     return 0
+
+
+def _demo_churn_settings(args, settings: Settings, days: int) -> Settings:
+    """The demo bank's history is short: unless --set says otherwise, churn looks 30 days ahead instead of
+    models.churn.horizon_days, so three month-end snapshots have an outcome (two to train on, one to evaluate)."""
+    horizon = settings.models.churn.horizon_days
+    if any(o.startswith("models.churn.horizon_days=") for o in args.overrides) or 3 * horizon + 31 <= days:
+        return settings
+    log.info("demo: %d days of history; churn labelled 30 days ahead (models.churn.horizon_days is %d)", days, horizon)
+    return load_settings(args.env, [*args.overrides, "models.churn.horizon_days=30"])
 
 
 COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "features": cmd_features, "train": cmd_train,

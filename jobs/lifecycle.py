@@ -1,10 +1,14 @@
-"""`crm train --model clv` and the lifecycle scores: the lifetime-value model's shell.
+"""`crm train --model clv` and `crm score --model lifecycle`: the lifetime-value model and the lifecycle scores.
 
 Training reads `silver.transactions` as known at the calibration end (the latest business date minus the
 holdout, or `--calibration-end`), builds the repeat-purchase summary in Spark, fits BG/NBD and Gamma-Gamma on
 the driver (one row per distinct summary: small), evaluates the predicted purchases of the holdout against the
 actual ones next to the run-rate baseline, and registers the model; `champion` moves only if it predicts the
 holdout better (lower mean absolute error) than the champion on the same holdout.
+
+Scoring joins one business date's profile with the clv and churn champions' scores (each optional), derives
+the potential value, customer value and tier, assigns the lifecycle stage by the configured rules, writes
+serving.lifecycle_scores for the date and fills the profile's value columns for it.
 """
 
 from __future__ import annotations
@@ -20,13 +24,13 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.catalog import Catalog
-from jobs.config import ClvSettings, Settings
-from jobs.churn import CHURN, churn_scores
-from jobs.errors import CrmError
 from features.conditions import ConditionError
 from features.profile.relationship import Rule
 from features.profile.value import with_value_tier
+from jobs.catalog import Catalog
+from jobs.churn import CHURN, churn_scores
+from jobs.config import ClvSettings, Settings
+from jobs.errors import CrmError
 from jobs.features import PROFILE, PointInTime, latest_business_date, profile_rules
 from jobs.logs import Phases
 from jobs.tables import LIFECYCLE_SCORES, build_catalog
@@ -159,8 +163,13 @@ def train_clv(spark: SparkSession, settings: Settings, *, calibration_end: date 
     phase("summary")
     try:
         model, stats = fit_clv(frame, unit, horizon(cfg))
-    except (ValueError, RuntimeError) as e:
+    except ValueError as e:
         raise CrmError(f"clv: {e}") from None
+    except RuntimeError as e:
+        first = frame["T"].max() * unit_days(unit)
+        raise CrmError(f"clv: {e}. The calibration period (purchases up to {calibration_end}, the earliest "
+                       f"{first:.0f} days before it) may be too short to see customers stop buying: give it more "
+                       f"history with a later --calibration-end or a shorter models.clv.holdout_days") from None
     metrics, baseline, table = holdout_metrics(model, frame)
     phase("fit and evaluate")
     tracking = tracking_from_settings(settings)

@@ -105,7 +105,8 @@ def _own_landing(landing: Path) -> None:
     write_csv(extract(landing, "accounts", day), [
         row("accounts", account_id=f"A{i:010d}", customer_id=f"C{i:08d}", open_date="2025-06-01") for i in people])
     fields = PURCHASES.split()
-    rows = [(int(c), d, a, "CARD_PURCHASE", "DEBIT", "POSTED") for c, d, a in zip(fields[::3], fields[1::3], fields[2::3])]
+    rows = [(int(c), d, a, "CARD_PURCHASE", "DEBIT", "POSTED")
+            for c, d, a in zip(fields[::3], fields[1::3], fields[2::3])]
     rows += NOT_PURCHASES
     write_csv(extract(landing, "transactions", day), [
         row("transactions", txn_id=f"T{n:012d}", account_id=f"A{c:010d}", customer_id=f"C{c:08d}",

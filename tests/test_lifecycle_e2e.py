@@ -49,7 +49,8 @@ def test_clv_and_churn_runs_are_tracked_with_their_parameters_metrics_and_plots(
     # BG/NBD predicts the holdout's purchases per customer better than each customer's own run rate
     assert clv.metrics["mae_purchases"] < clv.baseline["mae_purchases"]
     run = client.get_run(churn.run_id)
-    assert {"plots/pr_roc.png", "plots/calibration.png"} <= {a.path for a in client.list_artifacts(churn.run_id, "plots")}
+    plots = {a.path for a in client.list_artifacts(churn.run_id, "plots")}
+    assert {"plots/pr_roc.png", "plots/calibration.png"} <= plots
     for metric in ("pr_auc", "roc_auc", "lift_top_decile", "brier", "baseline_pr_auc", "baseline_roc_auc"):
         assert metric in run.data.metrics, metric
     assert churn.promotion.promoted

@@ -22,7 +22,7 @@ a Nelder-Mead polish if L-BFGS-B stops short); duplicate summary rows are collap
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -110,6 +110,22 @@ def _maximise(objective: Callable[[Floats], tuple[float, Floats]], start: Floats
     return res.x
 
 
+def _fit(cls: type[M], terms: Callable[[Any, bool], tuple[Floats, Floats | None]], start: Floats, w: Floats,
+         n: float, what: str) -> Fit[M]:
+    """Maximum likelihood of `cls` over its log-parameters from `start`: `terms(model, grad)` gives each summary
+    row's log-likelihood (and, with grad, its gradient in the log-parameters); rows are weighted by `w`."""
+    def objective(theta: Floats) -> tuple[float, Floats]:
+        ll, g = terms(cls(*np.exp(theta)), True)
+        value = -float(w @ ll) / n
+        if not np.isfinite(value):
+            return 1e100, np.zeros(len(theta))
+        return value, -(g @ w) / n
+
+    theta = _maximise(objective, start, what)
+    model = cls(*(float(v) for v in np.exp(theta)))
+    return Fit(model, float(w @ terms(model, False)[0]), n)
+
+
 @dataclass(frozen=True)
 class BgNbd:
     """BG/NBD model: purchase rate ~ Gamma(shape r, rate alpha), drop-out probability ~ Beta(a, b)."""
@@ -177,17 +193,7 @@ class BgNbd:
         if start.shape != (4,) or not np.all(np.isfinite(start)):
             raise ValueError("initial must be four positive numbers (r, alpha, a, b)")
 
-        def objective(theta: Floats) -> tuple[float, Floats]:
-            model = cls(*np.exp(theta))
-            ll, g = model._loglik_terms(x, t_x, T_, grad=True)
-            value = -float(w @ ll) / n
-            if not np.isfinite(value):
-                return 1e100, np.zeros(4)
-            return value, -(g @ w) / n
-
-        theta = _maximise(objective, start, "BG/NBD")
-        model = cls(*(float(v) for v in np.exp(theta)))
-        return Fit(model, float(w @ model._loglik_terms(x, t_x, T_, grad=False)[0]), n)
+        return _fit(cls, lambda model, grad: model._loglik_terms(x, t_x, T_, grad), start, w, n, "BG/NBD")
 
     @classmethod
     def fit(cls, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, weights: ArrayLike | None = None,
@@ -302,16 +308,7 @@ class GammaGamma:
         if start.shape != (3,) or not np.all(np.isfinite(start)):
             raise ValueError("initial must be three positive numbers (p, q, v)")
 
-        def objective(theta: Floats) -> tuple[float, Floats]:
-            ll, g = cls(*np.exp(theta))._loglik_terms(x, m, grad=True)
-            value = -float(w @ ll) / n
-            if not np.isfinite(value):
-                return 1e100, np.zeros(3)
-            return value, -(g @ w) / n
-
-        theta = _maximise(objective, start, "Gamma-Gamma")
-        model = cls(*(float(v) for v in np.exp(theta)))
-        return Fit(model, float(w @ model._loglik_terms(x, m, grad=False)[0]), n)
+        return _fit(cls, lambda model, grad: model._loglik_terms(x, m, grad), start, w, n, "Gamma-Gamma")
 
     @classmethod
     def fit(cls, frequency: ArrayLike, monetary: ArrayLike, weights: ArrayLike | None = None,

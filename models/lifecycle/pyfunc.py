@@ -27,7 +27,7 @@ class ClvPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def clv_example() -> pd.DataFrame:
-    return pd.DataFrame({"frequency": [3, 0], "recency": [20.5, 0.0], "T": [30.0, 4.0],
+    return pd.DataFrame({"frequency": [3.0, 0.0], "recency": [20.5, 0.0], "T": [30.0, 4.0],
                          "monetary_value": [250.0, 0.0]})
 
 
