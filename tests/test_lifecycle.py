@@ -17,8 +17,8 @@ from models.lifecycle.stages import STAGES, assign_stage, with_stage_since
 D = date(2026, 6, 30)
 STAGE_COLUMNS = ("customer_id string, relationship_status string, accounts_open int, "
                  "months_since_last_new_product int, days_since_last_txn int, tenure_months int, "
-                 "spend_trend_30d_vs_prior_90d double, active_days_30d int, active_days_90d int, p_alive double, "
-                 "churn_probability double, run_date date")
+                 "spend_trend_30d_vs_prior_90d double, active_days_30d int, active_days_90d int, "
+                 "categories_held int, p_alive double, churn_probability double, run_date date")
 
 
 def _configured_rules() -> list[Rule]:
@@ -27,33 +27,37 @@ def _configured_rules() -> list[Rule]:
 
 def test_configured_stage_rules_assign_each_stage_with_its_reason(spark):
     rows = [
-        # id, status, open, months since new product, days quiet, tenure, trend, active days 30/90, p_alive, churn p
-        ("prospect", "ACTIVE", 0, None, None, 1, None, 0, 0, None, None),
-        ("closed", "CLOSED", 0, 30, 200, 40, None, 0, 0, 0.1, None),
-        ("all_closed", "ACTIVE", 0, 12, 10, 40, 1.0, 3, 9, 0.9, 0.1),
-        ("quiet", "ACTIVE", 2, 20, 120, 40, None, 0, 0, 0.3, 0.2),
-        ("new", "ACTIVE", 1, 2, 3, 4, 1.0, 10, 30, 0.95, 0.6),          # new wins over a high churn probability
-        ("at_risk", "ACTIVE", 3, 30, 5, 50, 1.0, 10, 30, 0.9, 0.35),
-        ("fading", "ACTIVE", 3, 30, 5, 50, 0.3, 3, 30, 0.9, None),     # no churn model: the other tests decide
-        ("dip", "ACTIVE", 3, 30, 5, 50, 0.3, 9, 30, 0.9, 0.1),         # spend dipped, but still active: not yet
-        ("low_alive", "ACTIVE", 3, 30, 5, 50, 1.0, 10, 30, 0.2, 0.1),
-        ("opened", "ACTIVE", 4, 3, 2, 50, 1.0, 10, 30, 0.9, 0.1),
-        ("spending", "ACTIVE", 4, 30, 2, 50, 1.6, 10, 30, 0.9, 0.1),
-        ("steady", "ACTIVE", 4, 30, 2, 50, 1.0, 10, 30, 0.9, 0.1),
-        ("no_models", "ACTIVE", 4, 30, 2, 50, 1.0, 10, 30, None, None),
+        # id, status, open, months since new product, days quiet, tenure, trend, active days 30/90, categories,
+        # p_alive, churn p
+        ("prospect", "ACTIVE", 0, None, None, 1, None, 0, 0, 0, None, None),
+        ("closed", "CLOSED", 0, 30, 200, 40, None, 0, 0, 0, 0.1, None),
+        ("all_closed", "ACTIVE", 0, 12, 10, 40, 1.0, 3, 9, 0, 0.9, 0.1),
+        ("quiet", "ACTIVE", 2, 20, 120, 40, None, 0, 0, 2, 0.3, 0.2),
+        ("new", "ACTIVE", 1, 2, 3, 4, 1.0, 10, 30, 1, 0.95, 0.6),         # new wins over a high churn probability
+        ("at_risk", "ACTIVE", 3, 30, 5, 50, 1.0, 10, 30, 3, 0.9, 0.35),
+        ("fading", "ACTIVE", 3, 30, 5, 50, 0.3, 3, 30, 3, 0.9, None),    # no churn model: the other tests decide
+        ("dip", "ACTIVE", 3, 30, 5, 50, 0.3, 9, 30, 3, 0.9, 0.1),        # spend dipped, but still active: not yet
+        ("low_alive", "ACTIVE", 3, 30, 5, 50, 1.0, 10, 30, 3, 0.2, 0.1),
+        ("opened", "ACTIVE", 4, 3, 2, 50, 1.0, 10, 30, 3, 0.9, 0.1),
+        ("spending", "ACTIVE", 4, 30, 2, 50, 1.6, 10, 30, 3, 0.9, 0.1),
+        ("steady", "ACTIVE", 4, 30, 2, 50, 1.0, 10, 30, 1, 0.9, 0.1),    # long tenure
+        ("broad", "ACTIVE", 4, 12, 2, 14, 1.0, 10, 30, 3, 0.9, 0.1),     # three categories in just over a year
+        ("building", "ACTIVE", 2, 12, 2, 14, 1.0, 10, 30, 2, 0.9, 0.1),  # a year in, two categories
+        ("no_models", "ACTIVE", 4, 30, 2, 50, 1.0, 10, 30, 3, None, None),
     ]
     df = spark.createDataFrame([(*r, D) for r in rows], STAGE_COLUMNS)
     got = {r["customer_id"]: r for r in assign_stage(df, _configured_rules()).collect()}
     want = {"prospect": "prospect", "closed": "churned", "all_closed": "churned", "quiet": "dormant", "new": "new",
             "at_risk": "declining", "fading": "declining", "dip": "mature", "low_alive": "declining",
-            "opened": "growing", "spending": "growing", "steady": "mature", "no_models": "mature"}
+            "opened": "growing", "spending": "growing", "steady": "mature", "broad": "mature", "building": "growing",
+            "no_models": "mature"}
     assert {c: r["lifecycle_stage"] for c, r in got.items()} == want
     assert got["at_risk"]["stage_rule"] == "slipping" and "churn probability" in got["at_risk"]["stage_explanation"]
     assert set(want.values()) == set(STAGES)
 
 
 def test_a_bad_stage_rule_is_named(spark):
-    df = spark.createDataFrame([("a", "ACTIVE", 1, 1, 1, 1, 1.0, 1, 3, 0.5, 0.5, D)], STAGE_COLUMNS)
+    df = spark.createDataFrame([("a", "ACTIVE", 1, 1, 1, 1, 1.0, 1, 3, 1, 0.5, 0.5, D)], STAGE_COLUMNS)
     with pytest.raises(RuleError, match="'bad'.*loyal"):
         assign_stage(df, [Rule("bad", "loyal", "true")])
     with pytest.raises(RuleError, match="'typo'"):
