@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from jobs.config import ChurnSettings, Settings
 from jobs.errors import CrmError
-from jobs.features import PROFILE
+from jobs.features import PROFILE, extract_span
 from jobs.logs import Phases
 from jobs.tables import build_catalog
 from jobs.tracking import tracking_from_settings
@@ -107,10 +107,10 @@ class ChurnTrainResult:
 
 
 def training_frame(spark: SparkSession, profile: DataFrame, pairs: list[tuple[date, date]],
-                   cfg: ChurnSettings) -> pd.DataFrame:
+                   cfg: ChurnSettings, aum_loss: bool) -> pd.DataFrame:
     """Labels and features of the customers at risk on the as-of dates of `pairs`, on the driver."""
     dates = [d for d, _ in pairs]
-    labels = churn_labels(profile, pairs, label_rule(cfg))
+    labels = churn_labels(profile, pairs, label_rule(cfg), aum_loss)
     features = churn_features(profile.where(F.col("as_of_date").isin(dates)))
     return labels.join(features, ["customer_id", "as_of_date"]).toPandas()
 
@@ -126,12 +126,19 @@ def train_churn(spark: SparkSession, settings: Settings) -> ChurnTrainResult:
     snapshots = sorted(r[0] for r in profile.select("as_of_date").distinct().collect())
     split = split_dates(snapshots, cfg)
     features = feature_columns(profile)
-    train_labels = churn_labels(profile, split.train, label_rule(cfg))
+    # Balances before the accounts' first extract stand for the initial load's state (bulk loads carry each
+    # account's latest version only), so no loss of assets shows there: the AUM-loss outcome counts only when
+    # every labelled date has delivered balances, so training and evaluation mean the same thing by churn.
+    balances_from = extract_span(spark, catalog).get("accounts", (None, None))[0]
+    aum_loss = balances_from is not None and balances_from <= split.train[0][0]
+    if not aum_loss:
+        log.info("churn: balances are known only from %s; losing assets is not a churn outcome for snapshots "
+                 "from %s", balances_from, split.train[0][0])
+    train_labels = churn_labels(profile, split.train, label_rule(cfg), aum_loss)
     rows = train_labels.count()
-    train_pairs = split.train
     sampled = _sample(profile, rows, cfg.max_training_rows)
-    train = training_frame(spark, sampled, train_pairs, cfg)
-    test = training_frame(spark, profile, split.evaluation, cfg)
+    train = training_frame(spark, sampled, split.train, cfg, aum_loss)
+    test = training_frame(spark, profile, split.evaluation, cfg, aum_loss)
     phase("labels and features")
     # a feature no training row has (a source the bank does not send: no e-commerce, no supply chain) says nothing
     empty = [f for f in features if not train[f].notna().any()]
@@ -149,7 +156,7 @@ def train_churn(spark: SparkSession, settings: Settings) -> ChurnTrainResult:
     with registry.TrainingRun(tracking, family=CHURN, run_name=f"churn to {split.evaluation[-1][0]}") as run:
         run.log_params({"label": {"horizon_days": cfg.horizon_days, "tolerance_days": cfg.tolerance_days,
                                   "dormant_days": cfg.dormant_days, "aum_loss_share": cfg.aum_loss_share,
-                                  "min_aum": cfg.min_aum},
+                                  "min_aum": cfg.min_aum, "aum_loss_counts": aum_loss},
                         "train_dates": [str(d) for d, _ in split.train],
                         "evaluation_dates": [str(d) for d, _ in split.evaluation],
                         "label_dates": [str(e) for _, e in split.train + split.evaluation],

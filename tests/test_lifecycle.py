@@ -122,6 +122,9 @@ def test_churn_labels_on_inline_snapshots(spark):
            for r in churn_labels(profile, [(d0, d1)], ChurnLabel(dormant_days=60, aum_loss_share=0.5)).collect()}
     assert got == {"stays": (0, None), "closes": (1, "closed"), "leaves": (1, "closed"), "quiet": (1, "dormant"),
                    "drains": (1, "aum_loss"), "small": (0, None)}
+    without_aum = {r["customer_id"]: r["churn_kind"] for r in churn_labels(
+        profile, [(d0, d1)], ChurnLabel(dormant_days=60, aum_loss_share=0.5), aum_loss=False).collect()}
+    assert without_aum["drains"] is None and without_aum["closes"] == "closed"
     names = feature_columns(profile)
     assert "potential_value" not in names and {"txn_count_30d", "risk_mismatch", "segment_sme", "is_sme"} <= set(names)
     feats = churn_features(profile.where(F.col("customer_id") == "stays")).collect()[0]

@@ -59,9 +59,11 @@ def at_risk(rule: ChurnLabel) -> Column:
             & (F.coalesce(F.col("days_since_last_txn"), F.lit(1 << 30)) <= rule.dormant_days))
 
 
-def churn_labels(profile: DataFrame, pairs: list[tuple[date, date]], rule: ChurnLabel) -> DataFrame:
+def churn_labels(profile: DataFrame, pairs: list[tuple[date, date]], rule: ChurnLabel,
+                 aum_loss: bool = True) -> DataFrame:
     """(customer_id, as_of_date, label_date, churned 0/1, churn_kind) for the customers at risk on each as-of
-    date of `pairs`. A customer missing from the label date's snapshot gets no label (left out)."""
+    date of `pairs`. A customer missing from the label date's snapshot gets no label (left out). Without
+    `aum_loss`, only closing and going dormant count (balances known only as of an initial load show no loss)."""
     spark = profile.sparkSession
     pairs_df = spark.createDataFrame(pairs, "as_of_date date, label_date date")
     start = (profile.join(F.broadcast(pairs_df), "as_of_date").where(at_risk(rule))
@@ -71,7 +73,7 @@ def churn_labels(profile: DataFrame, pairs: list[tuple[date, date]], rule: Churn
                          F.col("days_since_last_txn").alias("_quiet"), F.col("aum").alias("_aum1"))
     closed = (F.col("_status") == "CLOSED") | (F.col("_open") == 0)
     dormant = F.coalesce(F.col("_quiet"), F.lit(1 << 30)) > rule.dormant_days
-    lost = (F.coalesce(F.col("_aum0"), F.lit(0.0)) >= rule.min_aum) & (
+    lost = F.lit(aum_loss) & (F.coalesce(F.col("_aum0"), F.lit(0.0)) >= rule.min_aum) & (
         F.coalesce(F.col("_aum1"), F.lit(0.0)) < (1 - rule.aum_loss_share) * F.col("_aum0"))
     kind = F.when(closed, "closed").when(dormant, "dormant").when(lost, "aum_loss")
     return (start.join(end, ["customer_id", "label_date"])
