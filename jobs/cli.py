@@ -230,12 +230,14 @@ def cmd_demo(args, settings: Settings) -> int:
 
 def _demo_churn_settings(args, settings: Settings, days: int) -> Settings:
     """The demo bank's history is short: unless --set says otherwise, churn looks 30 days ahead instead of
-    models.churn.horizon_days, so three month-end snapshots have an outcome (two to train on, one to evaluate)."""
+    models.churn.horizon_days, so three month-end snapshots have an outcome (two to train on, one to evaluate),
+    and a customer is dormant after 30 quiet days (60 cannot show in a snapshot 60 days into the history)."""
     horizon = settings.models.churn.horizon_days
-    if any(o.startswith("models.churn.horizon_days=") for o in args.overrides) or 3 * horizon + 31 <= days:
+    if any(o.startswith("models.churn.") for o in args.overrides) or 3 * horizon + 31 <= days:
         return settings
-    log.info("demo: %d days of history; churn labelled 30 days ahead (models.churn.horizon_days is %d)", days, horizon)
-    return load_settings(args.env, [*args.overrides, "models.churn.horizon_days=30"])
+    log.info("demo: %d days of history; churn labelled 30 days ahead, dormant after 30 quiet days "
+             "(models.churn.horizon_days is %d)", days, horizon)
+    return load_settings(args.env, [*args.overrides, "models.churn.horizon_days=30", "models.churn.dormant_days=30"])
 
 
 COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "features": cmd_features, "train": cmd_train,
