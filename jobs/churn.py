@@ -180,17 +180,16 @@ def train_churn(spark: SparkSession, settings: Settings) -> ChurnTrainResult:
             version = run.log_model(cfg.model_name, ChurnPyfunc(model, cfg.drivers),
                                     ChurnPyfunc.save(model, Path(tmp) / "model"), churn_example(model),
                                     pip_requirements=REQUIREMENTS)
-        champion = registry.champion_version(tracking, cfg.model_name)
-        champion_value = None
-        if champion is not None and champion != version:
-            old: ChurnModel = registry.load_model(tracking, cfg.model_name, champion).unwrap_python_model().model
+
+        def champion_pr_auc(old: ChurnModel) -> float:
             missing = set(old.features) - set(test.columns)
             if missing:
-                raise CrmError(f"churn: champion v{champion} needs features the profile no longer has "
+                raise CrmError(f"churn: the champion needs features the profile no longer has "
                                f"({', '.join(sorted(missing))}); it cannot be compared on this holdout")
-            champion_value = evaluate(test["churned"], old.predict_proba(test))[PROMOTION_METRIC]
-        promotion = registry.promote(tracking, cfg.model_name, version, PROMOTION_METRIC,
-                                     metrics[PROMOTION_METRIC], champion_value, run=run)
+            return evaluate(test["churned"], old.predict_proba(test))[PROMOTION_METRIC]
+
+        promotion = registry.promote_on_holdout(tracking, cfg.model_name, version, PROMOTION_METRIC,
+                                                metrics[PROMOTION_METRIC], champion_pr_auc, run=run)
         phase("register")
     return ChurnTrainResult([d for d, _ in split.train], [d for d, _ in split.evaluation], len(train),
                             int(train["churned"].sum()), metrics, promotion, run.run_id,

@@ -188,16 +188,16 @@ def train_clv(spark: SparkSession, settings: Settings, *, calibration_end: date 
         with TemporaryDirectory() as tmp:
             version = run.log_model(cfg.model_name, ClvPyfunc(model), model.save(Path(tmp) / "model"),
                                     clv_example(), pip_requirements=REQUIREMENTS)
-        champion = registry.champion_version(tracking, cfg.model_name)
-        champion_value = None
-        if champion is not None and champion != version:
-            old = registry.load_model(tracking, cfg.model_name, champion).unwrap_python_model().model
+
+        def champion_mae(old: ClvModel) -> float:
             # the same holdout, summarised in the champion's own time unit (purchase counts do not depend on it)
             same = frame if old.time_unit == unit else \
                 holdout_frame(spark, settings, catalog, pit, calibration_end, end, old.time_unit)
-            champion_value = holdout_metrics(old, same)[0][PROMOTION_METRIC]
-        promotion = registry.promote(tracking, cfg.model_name, version, PROMOTION_METRIC,
-                                     metrics[PROMOTION_METRIC], champion_value, greater_is_better=False, run=run)
+            return holdout_metrics(old, same)[0][PROMOTION_METRIC]
+
+        promotion = registry.promote_on_holdout(tracking, cfg.model_name, version, PROMOTION_METRIC,
+                                                metrics[PROMOTION_METRIC], champion_mae, greater_is_better=False,
+                                                run=run)
         phase("register")
         return ClvTrainResult(calibration_end, end, unit, int(stats["customers"]), int(stats["repeat_buyers"]),
                               model.params(), metrics, baseline, promotion, run.run_id, time.monotonic() - started)

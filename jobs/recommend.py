@@ -237,13 +237,8 @@ def train_recommender(spark: SparkSession, settings: Settings, *, cutoff: date |
             artifacts = model.save(Path(tmp) / "model")
             version = run.log_model(cfg.model_name, RecommenderModel(), artifacts, input_example(),
                                     pip_requirements=REQUIREMENTS)
-        champion = registry.champion_version(tracking, cfg.model_name)
-        champion_value = None
-        if champion is not None and champion != version:
-            old = registry.load_model(tracking, cfg.model_name, champion).unwrap_python_model().model
-            champion_value = hold.evaluate(old)[cfg.promotion_metric]
-        promotion = registry.promote(tracking, cfg.model_name, version, cfg.promotion_metric, value,
-                                     champion_value, run=run)
+        promotion = registry.promote_on_holdout(tracking, cfg.model_name, version, cfg.promotion_metric, value,
+                                                lambda old: hold.evaluate(old)[cfg.promotion_metric], run=run)
         phase("register")
         return TrainResult(cutoff, end, len(customers), len(hold.relevant), results, baseline, chosen, promotion,
                            run.run_id, time.monotonic() - started)

@@ -268,6 +268,19 @@ def promote(tracking: Tracking, model_name: str, version: str, metric: str, chal
     return Promotion(model_name, str(version), metric, challenger_value, current, champion_value, promoted, reason)
 
 
+def promote_on_holdout(tracking: Tracking, model_name: str, version: str, metric: str, challenger_value: float,
+                       evaluate_champion, greater_is_better: bool = True,
+                       run: TrainingRun | None = None) -> Promotion:
+    """`promote`, with the current champion (if there is one other than `version`) loaded and scored by
+    `evaluate_champion(model)` (the unwrapped python model's `.model`) on the caller's holdout."""
+    champion = champion_version(tracking, model_name)
+    champion_value = None
+    if champion is not None and champion != str(version):
+        old = load_model(tracking, model_name, champion).unwrap_python_model().model
+        champion_value = evaluate_champion(old)
+    return promote(tracking, model_name, version, metric, challenger_value, champion_value, greater_is_better, run)
+
+
 def input_tables(tracking: Tracking, run_id: str) -> dict[str, int | None]:
     """The input table versions a run recorded, to rebuild its training data with Delta time travel."""
     with tempfile.TemporaryDirectory() as tmp:
