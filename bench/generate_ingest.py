@@ -2,10 +2,15 @@
 
     .venv/bin/python bench/generate_ingest.py --tier S      # 10k customers, ~1M transactions
     .venv/bin/python bench/generate_ingest.py --tier M      # 100k customers, ~10M transactions
+    ... --keep              keep the landing; a later --reuse run times only the copy and the ingestion (its
+                            generation figures are the generating run's)
+    ... --set spark.driver_memory=6g    any config override
 
 The yardstick, measured in the same run on the same landing files, reads each source's extracts and writes
 them to Delta with nothing else (no checks, hashing, de-duplication or MERGE). Targets (BENCHMARKS.md):
-M-tier generation under 2 minutes; M-tier ingestion within 3x the yardstick; peak driver memory under 8 GiB.
+M-tier generation under 2 minutes; M-tier ingestion within 3x the yardstick; peak driver memory under 8 GiB,
+measured as the resident memory of the driver (this Python process and its JVM, which in local mode holds the
+executors too), sampled twice a second.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.machine import jvm_peak_heap_bytes  # noqa: E402
+from bench.machine import PeakMemory  # noqa: E402
 from jobs.config import load_settings  # noqa: E402
 from jobs.generate import generate  # noqa: E402
 from jobs.ingest import ingest  # noqa: E402
@@ -50,21 +55,37 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tier", choices=sorted(TIERS), default="S")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
-    ap.add_argument("--keep", action="store_true", help="keep the generated lake")
+    ap.add_argument("--keep", action="store_true", help="keep the generated landing and lake")
+    ap.add_argument("--reuse", action="store_true",
+                    help="take the landing a previous --keep run generated; time only the copy and the ingestion")
+    ap.add_argument("--set", action="append", default=[], help="config override a.b=c (e.g. spark.driver_memory=6g)")
     args = ap.parse_args()
     customers, days = TIERS[args.tier]
     root = Path(args.out) / args.tier
-    shutil.rmtree(root, ignore_errors=True)
+    previous = Path(args.out) / f"generate_ingest_{args.tier}.json"
+    if args.reuse:
+        if not (root / "landing").exists():
+            raise SystemExit(f"--reuse: no landing under {root}; run once with --keep")
+        for sub in ("lake", "local", "yardstick"):
+            shutil.rmtree(root / sub, ignore_errors=True)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
     settings = load_settings("local", [f"lake.root={root}/lake", f"lake.landing={root}/landing",
                                        f"lake.truth={root}/truth", f"lake.local_data={root}/local",
-                                       "spark.show_progress=false", "logging.level=WARNING"])
+                                       "spark.show_progress=false", "logging.level=WARNING", *args.set])
     setup_logging(settings)
     spark = build_session(settings)
+    memory = PeakMemory(spark).__enter__()
 
-    t = time.time()
-    summary = generate(spark, settings, customers=customers, days=days)
-    gen_s = time.time() - t
-    gen_rows = sum(summary["rows"].values())
+    if args.reuse:
+        old = json.loads(previous.read_text()) if previous.exists() else {}
+        summary = {"rows": {"transactions": old.get("transactions", 0)}, "step_seconds": old.get("generate_steps", {})}
+        gen_s, gen_rows = old.get("generate_s"), old.get("landing_rows", 0)
+    else:
+        t = time.time()
+        summary = generate(spark, settings, customers=customers, days=days)
+        gen_s = time.time() - t
+        gen_rows = sum(summary["rows"].values())
 
     copy_s, copy_rows = bare_copy(spark, settings, settings.path(settings.lake.landing), f"{root}/yardstick")
 
@@ -72,24 +93,28 @@ def main() -> int:
     results = ingest(spark, settings)
     ingest_s = time.time() - t
     received = sum(r.rows_received for r in results)
+    memory.__exit__()
 
-    peak_heap = jvm_peak_heap_bytes(spark)
-    py_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out = {
-        "tier": args.tier, "customers": customers, "days": days,
-        "transactions": summary["rows"].get("transactions", 0), "landing_rows": gen_rows,
-        "generate_s": round(gen_s, 1), "generate_rows_per_s": round(gen_rows / gen_s),
+        "tier": args.tier, "customers": customers, "days": days, "driver_memory": settings.spark.driver_memory,
+        "transactions": summary["rows"].get("transactions", 0), "landing_rows": gen_rows or copy_rows,
+        "generate_s": round(gen_s, 1) if gen_s else None,
+        "generate_rows_per_s": round(gen_rows / gen_s) if gen_s else None,
         "yardstick_copy_s": round(copy_s, 1), "yardstick_rows": copy_rows,
         "ingest_s": round(ingest_s, 1), "ingest_rows_per_s": round(received / ingest_s),
         "ingest_vs_yardstick": round(ingest_s / copy_s, 2),
-        "driver_peak_heap_gib": round(peak_heap / 2**30, 2), "python_peak_rss_gib": round(py_rss / 2**30, 2),
+        **memory.gib(),
+        "python_peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30, 2),
     }
+    steps = {"generate_steps": summary.get("step_seconds", {}),
+             "ingest_sources_s": {r.source: round(r.seconds, 1) for r in results}}
     print(f"\n{'measure':<28}{'value':>16}")
     for k, v in out.items():
-        print(f"{k:<28}{v:>16,}" if isinstance(v, (int, float)) else f"{k:<28}{v:>16}")
-    (Path(args.out) / f"generate_ingest_{args.tier}.json").write_text(json.dumps(out, indent=2))
+        print(f"{k:<28}{v:>16,}" if isinstance(v, (int, float)) else f"{k:<28}{v!s:>16}")
+    print("seconds per step:", json.dumps(steps))
+    previous.write_text(json.dumps({**out, **steps}, indent=2))
     spark.stop()
-    if not args.keep:
+    if not args.keep and not args.reuse:
         shutil.rmtree(root, ignore_errors=True)
     return 0
 

@@ -122,3 +122,71 @@ def jvm_peak_heap_bytes(spark) -> int:
 def reset_jvm_peak(spark) -> None:
     for p in jvm_heap_pools(spark):
         p.resetPeakUsage()
+
+
+# -- memory: what the driver really holds, sampled while the work runs -------------------------------------
+
+def _tree_rss() -> dict[int, tuple[str, int]]:
+    """{pid: (command name, resident bytes)} of this process and its descendants."""
+    parent, info = {}, {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                head, rest = f.read().rsplit(")", 1)
+            fields = rest.split()
+            parent[int(d)] = int(fields[1])
+            info[int(d)] = (head.split("(", 1)[1], int(fields[21]) * os.sysconf("SC_PAGE_SIZE"))
+        except (OSError, IndexError, ValueError):
+            continue
+    mine, todo = set(), [os.getpid()]
+    while todo:
+        p = todo.pop()
+        mine.add(p)
+        todo += [c for c, pp in parent.items() if pp == p and c not in mine]
+    return {p: info[p] for p in mine if p in info}
+
+
+class PeakMemory:
+    """Peaks, sampled every `interval` seconds in a background thread, of:
+    - `driver_rss`: resident memory of the driver, i.e. this Python process plus the JVM it started (in local
+      mode the executors live in that JVM);
+    - `workers_rss`: the Python worker processes (pandas UDFs, mapInPandas) at the same instant;
+    - `heap_used`: the JVM's used heap (all pools at one instant, unlike the sum of each pool's own peak).
+    """
+
+    def __init__(self, spark, interval: float = 0.5):
+        import threading
+
+        self.spark, self.interval = spark, interval
+        self.peak = {"driver_rss": 0, "workers_rss": 0, "heap_used": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="peak-memory")
+
+    def _sample(self) -> None:
+        tree = _tree_rss()
+        me = os.getpid()
+        driver = sum(rss for p, (name, rss) in tree.items() if p == me or name == "java")
+        workers = sum(rss for p, (name, rss) in tree.items() if p != me and name != "java")
+        heap = self.spark._jvm.java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed()
+        for k, v in (("driver_rss", driver), ("workers_rss", workers), ("heap_used", heap)):
+            self.peak[k] = max(self.peak[k], v)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self._sample()
+            except Exception:  # the session is shutting down
+                return
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def gib(self) -> dict:
+        return {f"peak_{k}_gib": round(v / 2**30, 2) for k, v in self.peak.items()}

@@ -22,21 +22,24 @@ from pyspark.sql.types import DateType, StringType, StructField, StructType
 from jobs.catalog import Catalog
 from jobs.config import Settings
 from jobs.errors import BatchFailed, CrmError
+from jobs.hadoop_fs import delete
 from jobs.landing import (
     LandingFile, csv_header, fingerprints, json_keys_by_file, list_files, parquet_columns, read_csv,
     read_json_lines, read_parquet,
 )
 from jobs.logs import Phases
 from jobs.privacy import pseudonymisation_key
-from jobs.spark import materialise, release
+from jobs.spark import materialise, release, where_computed
 from jobs.tables import build_catalog
 from pipelines.contracts import SourceContract, contract, dependency_order
 from pipelines.ingest.batch_checks import (
     BatchProblem, file_problems, row_count_problems, schema_problems, share_problem,
 )
-from pipelines.ingest.dedup import first_known_versions, latest_per_key, newer_than, record_hash, repeated_keys
+from pipelines.ingest.dedup import (first_known_versions, newer_than, ranked_versions, record_hash, repeated_keys,
+                                   split_repeated)
 from pipelines.ingest.pseudonymise import pseudonymise
-from pipelines.ingest.rules import ParseOptions, apply_row_rules, violation_detail, with_known_parents
+from pipelines.ingest.rules import (ParseOptions, apply_row_rules, key_alias, typed_key, violation_detail,
+                                   with_known_parents)
 from pipelines.validation import expectation_suite, validate
 
 log = logging.getLogger(__name__)
@@ -305,7 +308,8 @@ def _ingest_source(spark: SparkSession, settings: Settings, catalog: Catalog, c:
     bronze_name = f"bronze.{c.name}"
     catalog.replace_where(spark, bronze_name, bronze, f"_batch_id = '{batch_id}'")
     bronze_version = catalog.version(spark, bronze_name)
-    received_df = catalog.read(spark, bronze_name).where(F.col("_batch_id") == batch_id)
+    # every later step reads this very version: the batch cannot change under the load
+    received_df = catalog.read(spark, bronze_name, bronze_version).where(F.col("_batch_id") == batch_id)
     phase("schema checks and bronze write")
 
     opts = ParseOptions(settings.sources.csv.timestamp_format, settings.sources.csv.date_format,
@@ -313,32 +317,38 @@ def _ingest_source(spark: SparkSession, settings: Settings, catalog: Catalog, c:
     # Parent key sets are computed once (a Delta scan under a join costs several times a plain one).
     parents = {ref: materialise(keys) for ref, keys in _parent_keys(spark, catalog, c).items()}
     too_big = frozenset(ref for ref, keys in parents.items() if keys.count() > settings.ingest.broadcast_max_keys)
-    checked = with_known_parents(received_df, c, parents, too_big)
-    checked = apply_row_rules(checked, c, opts).withColumn("_rule", F.get("_violations", 0))
-    # Materialise the checked batch once: the counts, quarantine and silver all read it, and the
-    # optimizer then sees a plain leaf instead of re-deriving a hundred rule expressions per query.
-    checked = materialise(checked)
-    for keys in parents.values():
-        release(keys)
+
+    def check(rows: DataFrame) -> DataFrame:
+        checked = apply_row_rules(with_known_parents(rows, c, parents, too_big), c, opts)
+        return checked.withColumn("_rule", F.get("_violations", 0))
+
+    # Nothing as large as the batch is kept in memory: each step below reads the bronze batch again (a columnar
+    # scan of the columns it needs) and evaluates the rules on the way, which costs less than holding the
+    # checked batch in the executors' memory and spilling it.
     try:
-        return _publish(spark, settings, catalog, c, key, checked, history, batch_id=batch_id,
+        return _publish(spark, settings, catalog, c, key, received_df, check, opts, history, batch_id=batch_id,
                         file_rows=file_rows, ingested_at=ingested_at, bronze_version=bronze_version, phase=phase)
     finally:
-        release(checked)
+        for keys in parents.values():
+            release(keys)
 
 
 def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: SourceContract, key: bytes,
-             checked: DataFrame, load_history: LoadHistory, *, batch_id: str, file_rows: list[dict], ingested_at: datetime,
-             bronze_version: int | None, phase: Phases) -> SourceResult:
-    """Counts and batch checks on the checked rows, then quarantine, silver MERGE and reconciliation."""
+             received: DataFrame, check, opts: ParseOptions, load_history: LoadHistory, *, batch_id: str,
+             file_rows: list[dict], ingested_at: datetime, bronze_version: int | None, phase: Phases) -> SourceResult:
+    """Counts and batch checks on the checked rows, then quarantine, silver MERGE and reconciliation.
+
+    `received` is the batch as bronze holds it; `check` types it and adds the rule verdicts.
+    """
     v = settings.validation
     problems: list[BatchProblem] = []
+    checked = check(received)
 
     stats = (checked.groupBy("_extract_date", "_source_file", "_rule")
              .agg(F.count(F.lit(1)).alias("n"),
                   F.sum(F.array_join("_violations", ",").contains("unknown_reference:").cast("int")).alias("fk"))
              .collect())
-    received = sum(r["n"] for r in stats)
+    received_n = sum(r["n"] for r in stats)
     quarantined = sum(r["n"] for r in stats if r["_rule"] is not None)
     broken_fk = sum(r["fk"] for r in stats)
     phase("row rules")
@@ -358,9 +368,9 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
         if typical and typical[len(typical) // 2] >= v.row_count_min_typical:
             problems += row_count_problems(daily, history, ratio=v.row_count_collapse_ratio,
                                            window=v.row_count_history_batches)
-    problems += share_problem("broken_foreign_keys", broken_fk, received, v.max_broken_foreign_key_share,
+    problems += share_problem("broken_foreign_keys", broken_fk, received_n, v.max_broken_foreign_key_share,
                               "reference unknown parents")
-    problems += share_problem("quarantine_share", quarantined, received, v.max_quarantine_share,
+    problems += share_problem("quarantine_share", quarantined, received_n, v.max_quarantine_share,
                               "broke row rules")
     if problems:
         raise _fail(problems, batch_id, file_rows)
@@ -375,24 +385,33 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
                                .where((F.col("source") == c.name) & (F.col("batch_id") == batch_id)).count())
     phase("quarantine write")
 
-    # Silver: typed, pseudonymised, latest version per key.
-    accepted = checked.where(F.col("_rule").isNull())
+    # Silver: typed, pseudonymised, latest version per key. Only keys that arrive more than once need ranking:
+    # those rows are set aside by their key (parsed alone, before any rule runs) and ranked in a small batch
+    # of their own; every other row passes straight through, so the batch is never shuffled as a whole.
     silver_cols = [col.silver_name for col in c.columns]
-    final = pseudonymise(accepted, c, key)
-    final = final.withColumn("_record_hash", record_hash(silver_cols))
-    final = final.select(*silver_cols, *SILVER_METADATA)
-    versions = first_known_versions(final, c.silver_key)
-    # Only keys that arrived more than once need ranking; when they are few enough to broadcast, every
-    # other row passes straight through instead of the whole batch being shuffled by key.
-    repeated = materialise(repeated_keys(final, c.silver_key))
-    counts = repeated.agg(F.count(F.lit(1)).alias("keys"), F.sum(F.col("_versions") - 1).alias("extra")).first()
-    duplicates = int(counts["extra"] or 0)
-    if counts["keys"]:
-        small = counts["keys"] <= settings.ingest.broadcast_max_keys
-        final = latest_per_key(final, c, c.silver_key, repeated if small else None)
-    final = materialise(final)
+
+    def silver_shaped(rows: DataFrame) -> DataFrame:
+        accepted = pseudonymise(where_computed(check(rows), F.col("_rule").isNull()), c, key)
+        return accepted.withColumn("_record_hash", record_hash(silver_cols)).select(*silver_cols, *SILVER_METADATA)
+
+    keyed = typed_key(received, c, opts)
+    key_cols = [key_alias(k) for k in c.silver_key]
+    repeated = materialise(repeated_keys(keyed.select(*key_cols), key_cols))
+    if repeated.count() <= settings.ingest.broadcast_max_keys:
+        once, repeats = (side.drop(*key_cols) for side in split_repeated(keyed, key_cols, repeated))
+        every_version = silver_shaped(once).withColumn("_rank", F.lit(1)).unionByName(
+            ranked_versions(silver_shaped(repeats), c, c.silver_key))
+    else:  # too many to broadcast: rank the whole batch
+        every_version = ranked_versions(silver_shaped(received), c, c.silver_key)
+    # The batch is staged once as Parquet: the suite's dozen Spark jobs, the MERGE and the versions then read
+    # the columns they need from it instead of each re-running the rules over the bronze batch.
+    staging = f"{catalog.location('ops.ingest_staging').rstrip('/')}/{c.name}"
     try:
-        phase("pseudonymise and de-duplicate")
+        every_version.write.mode("overwrite").parquet(staging)
+        staged = spark.read.parquet(staging)
+        final = staged.where("_rank = 1").drop("_rank")
+        duplicates = staged.where("_rank > 1").count()
+        phase("pseudonymise, de-duplicate and stage")
         expectations = None
         if settings.validation.run_great_expectations:
             result = validate(final, expectation_suite(c, SILVER_METADATA))
@@ -403,20 +422,20 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
         inserted, updated, merged_rows = _merge_silver(spark, catalog, c, final)
         phase("silver merge")
         if c.keeps_versions:
-            _merge_versions(spark, catalog, c, versions)
+            _merge_versions(spark, catalog, c, first_known_versions(staged.drop("_rank"), c.silver_key))
             phase("versions merge")
     finally:
-        release(final)
         release(repeated)
+        delete(spark, staging)
 
     res = SourceResult(
-        c.name, "SUCCEEDED", batch_id=batch_id, files=file_rows, rows_received=received,
+        c.name, "SUCCEEDED", batch_id=batch_id, files=file_rows, rows_received=received_n,
         rows_accepted=merged_rows, rows_quarantined=quarantined_written, rows_duplicate=duplicates,
         rows_inserted=inserted, rows_updated=updated, expectations=expectations,
         bronze_version=bronze_version, silver_version=catalog.version(spark, f"silver.{c.name}"),
     )
     if not res.reconciled:
-        raise CrmError(f"{c.name}: reconciliation failed for batch {batch_id}: received {received} != accepted "
+        raise CrmError(f"{c.name}: reconciliation failed for batch {batch_id}: received {received_n} != accepted "
                        f"{merged_rows} + quarantined {quarantined_written} + duplicates {duplicates}")
     return res
 

@@ -11,7 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from jobs.config import ConfigError, Settings
 from jobs.java import ensure_java_home
@@ -132,3 +133,14 @@ def release(df: DataFrame) -> None:
     plan = df._jdf.queryExecution().analyzed()
     if plan.getClass().getSimpleName() == "LogicalRDD":
         plan.rdd().unpersist(False)
+
+
+def where_computed(df: DataFrame, condition: Column) -> DataFrame:
+    """`df.where(condition)` for a condition on columns `df` computes, computing them once per row.
+
+    Spark's optimizer pushes a filter below the projection that defines its columns by copying their
+    expressions into it, so a filter on the contract-rule verdict would evaluate the hundred rule expressions
+    twice per row. A non-deterministic term (the partition id, always >= 0) keeps the filter above them.
+    """
+    fenced = df.withColumn("_fence", F.spark_partition_id())
+    return fenced.where(condition & (F.col("_fence") >= 0)).drop("_fence")

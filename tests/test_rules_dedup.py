@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pyspark.sql import functions as F
 
 from pipelines.contracts import contract
-from pipelines.ingest.dedup import latest_per_key, record_hash, repeated_keys
+from pipelines.ingest.dedup import ranked_versions, record_hash, repeated_keys, split_repeated
 from pipelines.ingest.rules import ParseOptions, apply_row_rules, with_known_parents
 
 TXN = contract("transactions")
@@ -53,8 +53,8 @@ def test_rules_list_every_violation_in_rule_order_and_keep_only_rejected_records
     assert not [c for c in checked.columns if c.startswith("_fk_")]
 
 
-def test_narrow_dedup_keeps_the_same_rows_as_the_full_window(spark):
-    rows = []
+def test_split_dedup_keeps_the_same_rows_as_the_full_window(spark):
+    rows = [(None, "no key", datetime(2026, 3, 1), date(2026, 3, 1), "f1")] * 2  # rejected later, never ranked
     for i in range(40):
         rows.append((f"K{i:03d}", f"v{i}", datetime(2026, 3, 1), date(2026, 3, 1), "f1"))
     for i in range(0, 40, 4):  # re-sent later with a newer version
@@ -68,11 +68,16 @@ def test_narrow_dedup_keeps_the_same_rows_as_the_full_window(spark):
     assert repeated.count() == 15
     assert repeated.agg(F.sum(F.col("_versions") - 1)).first()[0] == 15
 
-    full = latest_per_key(df, TXN, ["txn_id"])
-    narrow = latest_per_key(df, TXN, ["txn_id"], repeated)
-    assert narrow.columns == df.columns
-    assert sorted(narrow.collect()) == sorted(full.collect())
-    latest = {r["txn_id"]: r for r in narrow.collect()}
+    full = ranked_versions(df.where(F.col("txn_id").isNotNull()), TXN, ["txn_id"])
+    once, repeats = split_repeated(df, ["txn_id"], repeated)
+    assert once.columns == repeats.columns == df.columns
+    assert once.count() + repeats.count() == df.count()  # every row on exactly one side
+    assert once.where(F.col("txn_id").isNull()).count() == 2
+    ranked = ranked_versions(repeats, TXN, ["txn_id"])
+    split = once.where(F.col("txn_id").isNotNull()).unionByName(ranked.where("_rank = 1").drop("_rank"))
+    assert sorted(split.collect()) == sorted(full.where("_rank = 1").drop("_rank").collect())
+    assert ranked.where("_rank > 1").count() == full.where("_rank > 1").count() == 15
+    latest = {r["txn_id"]: r for r in split.collect()}
     assert len(latest) == 40
     assert latest["K000"]["value"] == "v0-new"
     assert latest["K001"]["_source_file"] == "f3"

@@ -27,29 +27,28 @@ def newer_than(contract: SourceContract, source: str, target: str) -> SparkColum
 
 
 def repeated_keys(df: DataFrame, key_columns: list[str]) -> DataFrame:
-    """The keys that occur more than once in `df`, with how many versions arrived (`_versions`)."""
-    return (df.groupBy(*key_columns).agg(F.count(F.lit(1)).alias("_versions"))
+    """The keys that occur more than once in `df`, with how many versions arrived (`_versions`). Keys with a
+    null part are left out: they never name one record (the rules reject them)."""
+    complete = F.lit(True)
+    for k in key_columns:
+        complete = complete & F.col(k).isNotNull()
+    return (df.where(complete).groupBy(*key_columns).agg(F.count(F.lit(1)).alias("_versions"))
             .where(F.col("_versions") > 1))
 
 
-def latest_per_key(df: DataFrame, contract: SourceContract, key_columns: list[str],
-                   repeated: DataFrame | None = None) -> DataFrame:
-    """Keeps the latest version of each key; the others are duplicates (counted, not quarantined).
+def split_repeated(df: DataFrame, key_columns: list[str], repeated: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(rows whose key arrived once, rows whose key arrived more than once), by a broadcast of `repeated` (the
+    output of `repeated_keys`, small enough to broadcast): neither side shuffles the batch."""
+    marks = F.broadcast(repeated.select(*key_columns))
+    return df.join(marks, key_columns, "left_anti"), df.join(marks, key_columns, "left_semi")
 
-    With `repeated` (the output of `repeated_keys`, small enough to broadcast), rows whose key arrived once
-    pass straight through and only the repeated keys are ranked, so the batch is not shuffled as a whole.
-    """
+
+def ranked_versions(df: DataFrame, contract: SourceContract, key_columns: list[str]) -> DataFrame:
+    """Adds `_rank`: 1 for the latest version of each key, 2 and up for the duplicates (counted, not
+    quarantined). Ties in the version order fall to the content fingerprint, so the outcome never depends on
+    Spark's row order."""
     w = Window.partitionBy(*key_columns).orderBy(*[c.desc() for c in version_order(contract)], F.col("_record_hash"))
-
-    def latest(rows: DataFrame) -> DataFrame:
-        return rows.withColumn("_rank", F.row_number().over(w)).where("_rank = 1").drop("_rank")
-
-    if repeated is None:
-        return latest(df)
-    marks = F.broadcast(repeated.select(*key_columns, F.lit(True).alias("_repeated")))
-    marked = df.join(marks, key_columns, "left").select(*df.columns, "_repeated")
-    once = marked.where(F.col("_repeated").isNull()).drop("_repeated")
-    return once.unionByName(latest(marked.where(F.col("_repeated")).drop("_repeated")))
+    return df.withColumn("_rank", F.row_number().over(w))
 
 
 def record_hash(columns: list[str]) -> SparkColumn:

@@ -96,6 +96,20 @@ def column_checks(c: Column, contract: SourceContract, opts: ParseOptions, typed
     return out
 
 
+def typed_key(raw: DataFrame, contract: SourceContract, opts: ParseOptions) -> DataFrame:
+    """`raw` with its silver key columns added, parsed from the raw strings as the rules parse them (null where a
+    value does not parse), under the names `_key_<column>`. Cheap: only the key columns are parsed."""
+    key = {c.silver_name: c for c in contract.columns if c.silver_name in contract.silver_key}
+    if any(c.pii for c in key.values()):  # a token is not the raw value: two spellings can share one
+        raise ValueError(f"{contract.name}: a business key cannot be a PII column")
+    return raw.selectExpr("*", *[f"{typed_sql(key[k], _q(key[k].name), opts)} AS {_q(key_alias(k))}"
+                                 for k in contract.silver_key])
+
+
+def key_alias(column: str) -> str:
+    return f"_key_{column}"
+
+
 def violation_detail(contract: SourceContract) -> str:
     """SQL spelling out a violation code for a person, from the code and the raw record (quarantine only)."""
     cases = []
