@@ -28,26 +28,31 @@ def _machine_ticks() -> tuple[int, int]:
     return v[0] + v[1] + v[2], v[7]
 
 
-def _own_ticks() -> int:
-    """CPU ticks of this process and its descendants (the JVM, Python workers), ended ones included."""
-    parent, ticks = {}, {}
+def _process_tree() -> dict[int, tuple[str, list[str]]]:
+    """{pid: (command name, the /proc/<pid>/stat fields after it)} of this process and its descendants."""
+    parent, stat = {}, {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
             with open(f"/proc/{d}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                head, rest = f.read().rsplit(")", 1)
         except OSError:
             continue
-        parent[int(d)] = int(fields[1])
-        # with the reaped children's time (cutime, cstime): a Python worker that ends moves to its parent's count
-        ticks[int(d)] = sum(int(x) for x in fields[11:15])
+        fields = rest.split()
+        parent[int(d)], stat[int(d)] = int(fields[1]), (head.split("(", 1)[1], fields)
     mine, todo = set(), [os.getpid()]
     while todo:
         p = todo.pop()
         mine.add(p)
         todo += [c for c, pp in parent.items() if pp == p and c not in mine]
-    return sum(ticks.get(p, 0) for p in mine)
+    return {p: stat[p] for p in mine if p in stat}
+
+
+def _own_ticks() -> int:
+    """CPU ticks of this process and its descendants (the JVM, Python workers), ended ones included."""
+    # with the reaped children's time (cutime, cstime): a Python worker that ends moves to its parent's count
+    return sum(sum(int(x) for x in fields[11:15]) for _, fields in _process_tree().values())
 
 
 class Meter:
@@ -128,24 +133,8 @@ def reset_jvm_peak(spark) -> None:
 
 def _tree_rss() -> dict[int, tuple[str, int]]:
     """{pid: (command name, resident bytes)} of this process and its descendants."""
-    parent, info = {}, {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                head, rest = f.read().rsplit(")", 1)
-            fields = rest.split()
-            parent[int(d)] = int(fields[1])
-            info[int(d)] = (head.split("(", 1)[1], int(fields[21]) * os.sysconf("SC_PAGE_SIZE"))
-        except (OSError, IndexError, ValueError):
-            continue
-    mine, todo = set(), [os.getpid()]
-    while todo:
-        p = todo.pop()
-        mine.add(p)
-        todo += [c for c, pp in parent.items() if pp == p and c not in mine]
-    return {p: info[p] for p in mine if p in info}
+    page = os.sysconf("SC_PAGE_SIZE")
+    return {p: (name, int(fields[21]) * page) for p, (name, fields) in _process_tree().items()}
 
 
 class PeakMemory:
