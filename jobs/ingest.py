@@ -442,7 +442,7 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
 
 def quarantine_rows(checked: DataFrame, c: SourceContract, batch_id: str, at: datetime) -> DataFrame:
     """One row per rejected record: first rule and column, a readable detail, every rule, the raw record."""
-    rejected = (checked.where(F.col("_rule").isNotNull())
+    rejected = (where_computed(checked, F.col("_rule").isNotNull())
                 .withColumn("_raw_map", F.from_json("_raw_record", "map<string,string>"))
                 .withColumn("_code", F.col("_rule")))
     column = F.split_part(F.col("_code"), F.lit(":"), F.lit(2))
