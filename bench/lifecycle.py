@@ -37,7 +37,7 @@ from pyspark.sql import functions as F  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from bench.machine import (QUIET_WAIT, code_fingerprint, contended, jvm_peak_heap_bytes, progress,  # noqa: E402
-                           reset_jvm_peak, timed_step)
+                           report, reset_jvm_peak, timed_step)
 from jobs.config import load_settings  # noqa: E402
 from jobs.features import PointInTime, latest_business_date  # noqa: E402
 from jobs.generate import generate  # noqa: E402
@@ -174,14 +174,7 @@ def main() -> int:
             ("peak JVM heap GiB", f"{out['peak_heap_gib']}")]
     if "target_m_under_3_min" in out:
         rows.append(("target: summary + fit + score under 3 min", out["target_m_under_3_min"]))
-    print()
-    for k, v in rows:
-        print(f"{k:<55}{v:>30}")
-    if out["contended"]:
-        print(f"\nCONTENDED: other processes took over 10% of the machine during {', '.join(out['contended'])}")
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"lifecycle_{args.tier}.json").write_text(json.dumps(out, indent=2, default=str))
+    report(rows, out, args.out, f"lifecycle_{args.tier}", width=55)
     return 0
 
 

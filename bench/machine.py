@@ -4,6 +4,7 @@ timed step (the machine is shared), waiting for a quiet machine, the JVM heap pe
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from datetime import datetime
@@ -179,3 +180,16 @@ class PeakMemory:
 
     def gib(self) -> dict:
         return {f"peak_{k}_gib": round(v / 2**30, 2) for k, v in self.peak.items()}
+
+
+def report(rows: list[tuple[str, str]], out: dict, out_dir: str, name: str, width: int = 55) -> None:
+    """Print the result table (and a CONTENDED warning for the steps in out["contended"]), and write
+    <out_dir>/<name>.json."""
+    print()
+    for k, v in rows:
+        print(f"{k:<{width}}{v:>30}")
+    if out.get("contended"):
+        print(f"\nCONTENDED: other processes took over 10% of the machine during {', '.join(out['contended'])}")
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(out, indent=2, default=str))

@@ -14,8 +14,8 @@ from jobs.java import JavaNotFound
 from jobs.logs import setup_logging
 
 log = logging.getLogger("crm")
-TRAINED = ("recommender", "clv", "churn")          # crm train --model
-SCORED = ("recommender", "lifecycle")      # crm score --model
+TRAINED = ("recommender", "clv", "churn", "fraud")  # crm train --model
+SCORED = ("recommender", "lifecycle", "fraud")  # crm score --model
 
 
 def _date(text: str) -> date:
@@ -132,6 +132,7 @@ def cmd_features(args, settings: Settings) -> int:
 
 def cmd_train(args, settings: Settings) -> int:
     from jobs.churn import train_churn
+    from jobs.fraud import train_fraud
     from jobs.lifecycle import train_clv
     from jobs.recommend import train_recommender
 
@@ -142,6 +143,8 @@ def cmd_train(args, settings: Settings) -> int:
                 raise CrmError(f"--{option.replace('_', '-')} applies to --model {family} only")
     if args.model == "churn":
         result = train_churn(_session(settings), settings)
+    elif args.model == "fraud":
+        result = train_fraud(_session(settings), settings)
     elif args.model == "clv":
         result = train_clv(_session(settings), settings, calibration_end=args.calibration_end,
                            time_unit=args.time_unit)
@@ -153,10 +156,11 @@ def cmd_train(args, settings: Settings) -> int:
 
 
 def cmd_score(args, settings: Settings) -> int:
+    from jobs.fraud import score_fraud
     from jobs.lifecycle import score_lifecycle
     from jobs.recommend import score_recommender
 
-    score = score_lifecycle if args.model == "lifecycle" else score_recommender
+    score = {"lifecycle": score_lifecycle, "fraud": score_fraud}.get(args.model, score_recommender)
     print(score(_session(settings), settings, as_of=args.date).line())
     return 0
 
@@ -191,18 +195,19 @@ def cmd_demo(args, settings: Settings) -> int:
     from jobs.generate import generate
     from jobs.ingest import ingest
     from jobs.churn import train_churn
+    from jobs.fraud import score_fraud, train_fraud
     from jobs.lifecycle import score_lifecycle, train_clv
     from jobs.recommend import score_recommender, train_recommender
 
     started = time.time()
     spark = _session(settings)
-    log.info("demo 1/7: generating a bank")
+    log.info("demo 1/8: generating a bank")
     summary = generate(spark, settings, customers=args.customers, days=args.days)
     _print_generate(summary)
-    log.info("demo 2/7: ingesting landing -> bronze -> silver")
+    log.info("demo 2/8: ingesting landing -> bronze -> silver")
     for r in ingest(spark, settings):
         print(r.line())
-    log.info("demo 3/7: gold features (customer_daily, customer_profile month-ends and the last day)")
+    log.info("demo 3/8: gold features (customer_daily, customer_profile month-ends and the last day)")
     # with the initial-load policy the bulk extract's history is known as it happened, so snapshots start early
     start = (settings.generator.start_date if settings.features.initial_load_known_at_event_time
              else date.fromisoformat(summary["bulk_date"]))
@@ -211,18 +216,22 @@ def cmd_demo(args, settings: Settings) -> int:
     for fold in folds:
         print(fold.line())
     print(build.line())
-    log.info("demo 4/7: training the cross-sell recommender (MLflow)")
+    log.info("demo 4/8: training the cross-sell recommender (MLflow)")
     for line in train_recommender(spark, settings).lines():
         print(line)
-    log.info("demo 5/7: scoring next_best_offer")
+    log.info("demo 5/8: scoring next_best_offer")
     print(score_recommender(spark, settings).line())
-    log.info("demo 6/7: lifetime value and churn (MLflow), lifecycle_scores")
+    log.info("demo 6/8: lifetime value and churn (MLflow), lifecycle_scores")
     for line in train_clv(spark, settings).lines():
         print(line)
     for line in train_churn(spark, _demo_churn_settings(args, settings, summary["days"])).lines():
         print(line)
     print(score_lifecycle(spark, settings).line())
-    log.info("demo 7/7: tables")
+    log.info("demo 7/8: card fraud: transaction features, models (MLflow), fraud_scores")
+    for line in train_fraud(spark, settings).lines():
+        print(line)
+    print(score_fraud(spark, settings).line())
+    log.info("demo 8/8: tables")
     cmd_tables(args, settings)
     print(f"demo finished in {time.time() - started:.0f}s; lake at {settings.lake_root}")
     return 0

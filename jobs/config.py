@@ -203,7 +203,7 @@ class ClvSettings(_Strict):
     balance_revenue: bool
 
 
-class ChurnGbmSettings(_Strict):
+class GbmSettings(_Strict):
     learning_rate: float = Field(gt=0)
     max_iter: int = Field(gt=0)
     max_leaf_nodes: int = Field(gt=1)
@@ -225,7 +225,59 @@ class ChurnSettings(_Strict):
     calibration: Literal["isotonic", "sigmoid"]
     calibration_share: float = Field(gt=0, lt=1)
     drivers: int = Field(ge=0, le=10)
-    gbm: ChurnGbmSettings
+    gbm: GbmSettings
+
+
+class TxnFeatureSettings(_Strict):
+    lookback_days: int = Field(ge=7)
+    min_history: int = Field(ge=2)
+    min_std_cny: float = Field(gt=0)
+    utc_offset_minutes: int = Field(ge=-14 * 60, le=14 * 60)
+    night_start_hour: int = Field(ge=0, le=23)
+    night_end_hour: int = Field(ge=0, le=23)
+    small_auth_cny: float = Field(gt=0)
+    card_test_minutes: int = Field(gt=0, le=7 * 24 * 60)
+    merchant_risk_days: int = Field(gt=0)
+
+
+class FraudReasonSettings(_Strict):
+    amount_ratio: float = Field(gt=0)
+    card_test_auths: int = Field(gt=0)
+    debits_1h: int = Field(gt=0)
+    debits_24h: int = Field(gt=0)
+    merchant_frauds: int = Field(gt=0)
+
+
+class FraudRuleSettings(_Strict):
+    amount_ratio: float = Field(gt=0)
+    count_1h: int = Field(gt=0)
+    amount_24h: float = Field(gt=0)
+    small_auths: int = Field(gt=0)
+
+
+class IsolationForestSettings(_Strict):
+    n_estimators: int = Field(gt=0)
+    max_samples: int = Field(gt=1)
+    random_state: int = 42
+
+
+class FraudSettings(_Strict):
+    model_name: str
+    holdout_days: int = Field(gt=0)
+    training_days: int = Field(gt=0)
+    max_training_rows: int = Field(gt=0)
+    min_positives: int = Field(ge=2)
+    alert_budget: float = Field(gt=0, lt=1)
+    promotion_metric: Literal["pr_auc", "recall_at_budget"]
+    reasons: int = Field(ge=0, le=10)
+    anomaly_weight: float = Field(ge=0, le=1)
+    feature_chunk_days: int = Field(gt=0)
+    restate_days: int = Field(ge=0)
+    features: TxnFeatureSettings
+    reason_thresholds: FraudReasonSettings
+    rules: FraudRuleSettings
+    gbm: GbmSettings
+    isolation_forest: IsolationForestSettings
 
 
 class LifecycleSettings(_Strict):
@@ -237,6 +289,7 @@ class ModelsSettings(_Strict):
     clv: ClvSettings
     churn: ChurnSettings
     lifecycle: LifecycleSettings
+    fraud: FraudSettings
 
 
 class GeneratorSettings(_Strict):

@@ -161,6 +161,14 @@ def latest_business_date(spark: SparkSession, catalog: Catalog) -> date | None:
     return latest
 
 
+def scoring_date(spark: SparkSession, catalog: Catalog, as_of: date | None) -> date:
+    """`as_of`, or the latest business date loaded; CrmError when nothing is ingested yet."""
+    as_of = as_of or latest_business_date(spark, catalog)
+    if as_of is None:
+        raise CrmError("nothing ingested yet; run `crm ingest` (or `crm demo`) first")
+    return as_of
+
+
 @dataclass
 class ProfileBuild:
     as_of_dates: list[date]

@@ -31,7 +31,7 @@ from jobs.catalog import Catalog
 from jobs.churn import CHURN, churn_scores
 from jobs.config import ClvSettings, Settings
 from jobs.errors import CrmError
-from jobs.features import PROFILE, PointInTime, latest_business_date, profile_rules
+from jobs.features import PROFILE, PointInTime, latest_business_date, profile_rules, scoring_date
 from jobs.logs import Phases
 from jobs.tables import LIFECYCLE_SCORES, build_catalog
 from jobs.tracking import tracking_from_settings
@@ -290,9 +290,7 @@ def score_lifecycle(spark: SparkSession, settings: Settings, *, as_of: date | No
     phase = Phases(log, "score lifecycle")
     cfg = settings.models
     catalog = build_catalog(settings)
-    as_of = as_of or latest_business_date(spark, catalog)
-    if as_of is None:
-        raise CrmError("nothing ingested yet; run `crm ingest` (or `crm demo`) first")
+    as_of = scoring_date(spark, catalog, as_of)
     profile = catalog.read(spark, PROFILE).where(F.col("as_of_date") == F.lit(as_of)) \
         if catalog.exists(spark, PROFILE) else None
     if profile is None or profile.isEmpty():

@@ -21,10 +21,10 @@ from pyspark.sql import functions as F
 from jobs.catalog import Catalog
 from jobs.config import RecommenderSettings, Settings
 from jobs.errors import CrmError
-from jobs.features import DAILY, PointInTime, latest_business_date
+from jobs.features import DAILY, PointInTime, latest_business_date, scoring_date
 from jobs.logs import Phases
 from jobs.tables import NEXT_BEST_OFFER, build_catalog
-from jobs.tracking import tracking_from_settings
+from jobs.tracking import champion_model, tracking_from_settings
 from models import registry
 from models.recommend import baseline as popularity
 from models.recommend.interactions import InteractionWeights, interactions, opened_between
@@ -272,15 +272,9 @@ def score_recommender(spark: SparkSession, settings: Settings, *, as_of: date | 
     phase = Phases(log, "score recommender")
     cfg = settings.models.recommender
     catalog = build_catalog(settings)
-    as_of = as_of or latest_business_date(spark, catalog)
-    if as_of is None:
-        raise CrmError("nothing ingested yet; run `crm ingest` (or `crm demo`) first")
-    tracking = tracking_from_settings(settings)
-    try:
-        loaded, version = registry.load_champion(tracking, cfg.model_name)
-    except registry.NoChampion as e:
-        raise CrmError(str(e)) from None
-    model = replace(loaded.unwrap_python_model().model, reasons=cfg.reasons)
+    as_of = scoring_date(spark, catalog, as_of)
+    model, version = champion_model(settings, cfg.model_name)
+    model = replace(model, reasons=cfg.reasons)
     phase("load champion")
     pit = PointInTime(spark, settings, catalog)
     snap = snapshot(spark, settings, catalog, pit, as_of)

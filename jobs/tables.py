@@ -115,6 +115,30 @@ LIFECYCLE_SCORES = TableSpec(
 )
 
 
+FRAUD_SCORES = TableSpec(
+    "serving.fraud_scores",
+    "Every transaction of a business date scored by the champion fraud model, with the decision at the daily "
+    "alert budget and the reasons in words.",
+    comments={
+        "run_date": "Business date scored (the transactions' UTC day).",
+        "txn_id": "Transaction reference.", "customer_id": "Account holder.", "account_id": "Account.",
+        "txn_ts": "When the transaction happened (UTC).", "amount_cny": "Amount in CNY at the reference rate.",
+        "txn_type": "Kind of movement.", "channel": "Where it was initiated.",
+        "fraud_score": "Blend of the supervised probability and the anomaly percentile (models.fraud.anomaly_weight).",
+        "anomaly_score": "Isolation Forest score as a percentile of the training transactions (1: more unusual than "
+                         "any of them).",
+        "supervised_score": "Gradient-boosted probability of confirmed fraud (null: trained without enough labels).",
+        "alert_rank": "Rank by fraud_score within the day (1 = most suspicious).",
+        "decision": "ALERT when alert_rank is within the day's budget (models.fraud.alert_budget), else PASS.",
+        "reasons": "The strongest signals behind the score, in words (e.g. 'amount 14x usual', 'new country').",
+        "model_name": "Registered MLflow model.", "model_version": "Its version (the champion when scored).",
+        "scored_at": "When the row was written.",
+    },
+    properties={"delta.enableChangeDataFeed": "true"},
+    partition_by=("run_date",),
+)
+
+
 def bronze_spec(c: SourceContract) -> TableSpec:
     comments = {col.name: f"As received (string). {col.description}" for col in c.columns}
     comments.update(INGEST_METADATA)
@@ -157,13 +181,16 @@ def gold_specs() -> list[TableSpec]:
     from features.daily import CUSTOMER_DAILY
     from features.profile import CUSTOMER_PROFILE
     from features.tags import CUSTOMER_TAGS
+    from features.txn import TXN_FEATURES
 
     return [TableSpec(CUSTOMER_DAILY.name, CUSTOMER_DAILY.description,
                       comments={**CUSTOMER_DAILY.comments, **DAILY_LINEAGE}),
             TableSpec(CUSTOMER_PROFILE.name, CUSTOMER_PROFILE.description, comments=CUSTOMER_PROFILE.comments,
                       partition_by=("as_of_date",)),
             TableSpec(CUSTOMER_TAGS.name, CUSTOMER_TAGS.description, comments=CUSTOMER_TAGS.comments,
-                      partition_by=("as_of_date",))]
+                      partition_by=("as_of_date",)),
+            TableSpec(TXN_FEATURES.name, TXN_FEATURES.description, comments=TXN_FEATURES.comments,
+                      partition_by=("txn_date",))]
 
 
 def build_catalog(settings: Settings) -> Catalog:
@@ -177,6 +204,7 @@ def build_catalog(settings: Settings) -> Catalog:
         catalog.register(spec)
     catalog.register(NEXT_BEST_OFFER)
     catalog.register(LIFECYCLE_SCORES)
+    catalog.register(FRAUD_SCORES)
     catalog.register(QUARANTINE)
     catalog.register(INGEST_LOG)
     return catalog

@@ -6,6 +6,8 @@ import logging
 import os
 
 from jobs.config import Settings
+from jobs.errors import CrmError
+from models import registry
 from models.registry import Tracking
 
 log = logging.getLogger(__name__)
@@ -42,3 +44,12 @@ def _artifact_root(settings: Settings, value: str) -> str:
     if uri.startswith("s3a://"):
         uri = "s3://" + uri[len("s3a://"):]
     return uri
+
+
+def champion_model(settings: Settings, model_name: str):
+    """(the champion's Python model, its version) for scoring; CrmError when there is no champion yet."""
+    try:
+        loaded, version = registry.load_champion(tracking_from_settings(settings), model_name)
+    except registry.NoChampion as e:
+        raise CrmError(str(e)) from None
+    return loaded.unwrap_python_model().model, version

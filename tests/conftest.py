@@ -39,3 +39,28 @@ def spark(test_settings):
     session = build_session(test_settings)
     yield session
     session.stop()
+
+
+# what the profile, the lifecycle and the fraud models read (no e-commerce, marketing or supply-chain feeds:
+# a bank without them)
+BANK_SOURCES = ["customers", "products", "accounts", "transactions", "nav_prices", "interactions", "fraud_labels"]
+
+
+@pytest.fixture(scope="session")
+def ingested_bank(spark, tmp_path_factory):
+    """A generated bank (1,500 customers, 150 days) ingested into silver, shared by the end-to-end model tests:
+    (settings, generate summary, root folder). Each test module builds its own gold tables and models on it."""
+    from jobs.generate import generate
+    from jobs.ingest import ingest
+
+    root = tmp_path_factory.mktemp("bank")
+    settings = settings_for(root, *BANK_SETTINGS)
+    summary = generate(spark, settings, customers=1500, days=150, seed=21, sources=BANK_SOURCES)
+    ingest(spark, settings, sources=BANK_SOURCES)
+    return settings, summary, root
+
+
+BANK_SETTINGS = ("generator.daily_extract_days=3", "features.snapshot_cadence=weekly",
+                 "models.clv.holdout_days=42", "models.churn.horizon_days=28", "models.churn.tolerance_days=0",
+                 "models.churn.evaluation_dates=2", "models.churn.gbm.max_iter=150",
+                 "models.churn.gbm.min_samples_leaf=20")

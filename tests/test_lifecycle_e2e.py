@@ -10,27 +10,16 @@ from pyspark.sql import functions as F
 
 from jobs.churn import train_churn
 from jobs.features import PROFILE, run_features
-from jobs.generate import generate
-from jobs.ingest import ingest
 from jobs.lifecycle import SCORES, score_lifecycle, train_clv
 from jobs.tables import build_catalog
 from jobs.tracking import tracking_from_settings
-from tests.conftest import settings_for
 
 pytestmark = pytest.mark.slow
-# what the profile and the lifecycle read (no e-commerce, marketing or supply-chain feeds: a bank without them)
-SOURCES = ["customers", "products", "accounts", "transactions", "nav_prices", "interactions"]
 
 
 @pytest.fixture(scope="module")
-def bank(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("lifecycle")
-    settings = settings_for(root, "generator.daily_extract_days=3", "features.snapshot_cadence=weekly",
-                            "models.clv.holdout_days=42", "models.churn.horizon_days=28",
-                            "models.churn.tolerance_days=0", "models.churn.evaluation_dates=2",
-                            "models.churn.gbm.max_iter=150", "models.churn.gbm.min_samples_leaf=20")
-    summary = generate(spark, settings, customers=1500, days=150, seed=21, sources=SOURCES)
-    ingest(spark, settings, sources=SOURCES)
+def bank(spark, ingested_bank):
+    settings, summary, _ = ingested_bank
     start, end = settings.generator.start_date, settings.generator.start_date + timedelta(days=149)
     assert str(end) == summary["end_date"]
     run_features(spark, settings, start=start + timedelta(days=28), end=end)

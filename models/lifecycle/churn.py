@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,10 +24,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
-from threadpoolctl import threadpool_limits
+
+from models.tabular import as_matrix, binary, check_classes, check_features, figure, labels, threads
 
 CALIBRATIONS = ("isotonic", "sigmoid")
-MIN_CLASS_ROWS = 2  # fewer positives (or negatives) than this and there is nothing to learn
 
 
 @dataclass(frozen=True)
@@ -79,11 +78,6 @@ class ChurnParams:
             n_iter_no_change=self.n_iter_no_change, random_state=self.random_state)
 
 
-def _threads(n: int | None) -> AbstractContextManager:
-    """Cap OpenMP threads (the boosting's) for a block; None leaves the library default."""
-    return nullcontext() if n is None else threadpool_limits(limits=n, user_api="openmp")
-
-
 @dataclass
 class ChurnModel:
     """A fitted churn model: boosting on raw features, then a calibrator on its raw score (log-odds).
@@ -106,8 +100,8 @@ class ChurnModel:
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The feature matrix (float64, NaN for nulls) in the model's column order; extra columns are ignored."""
-        _check_features(frame, self.features)
-        return _as_matrix(frame, self.features)
+        check_features(frame, self.features)
+        return as_matrix(frame, self.features)
 
     def raw_score(self, x: np.ndarray) -> np.ndarray:
         """The boosting's log-odds for a feature matrix."""
@@ -128,7 +122,7 @@ class ChurnModel:
         if len(frame) == 0:
             return np.empty(0, dtype=float)
         x = self.matrix(frame)
-        with _threads(self.params.score_threads):
+        with threads(self.params.score_threads):
             return self._proba(x)
 
     def effects(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -142,7 +136,7 @@ class ChurnModel:
         out = np.zeros_like(x)
         if len(x) == 0:
             return pd.DataFrame(out, columns=list(self.features), index=frame.index)
-        with _threads(self.params.score_threads):
+        with threads(self.params.score_threads):
             base = self._proba(x)
             for j, name in enumerate(self.features):
                 kept = x[:, j].copy()
@@ -161,50 +155,6 @@ class ChurnModel:
             row = [(names[j], float(eff[i, j])) for j in order[i] if eff[i, j] > min_effect]
             result.append(row)
         return result
-
-
-def _check_features(frame: pd.DataFrame, features: Sequence[str]) -> None:
-    missing = [f for f in features if f not in frame.columns]
-    if missing:
-        raise ValueError(f"feature column(s) missing from the frame: {missing}")
-    bad = [f"{f} ({frame[f].dtype})" for f in features
-           if not (pd.api.types.is_numeric_dtype(frame[f]) or pd.api.types.is_bool_dtype(frame[f]))]
-    if bad:
-        raise ValueError(f"feature column(s) must be numeric (int, float or bool), got: {bad}")
-
-
-def _as_matrix(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
-    """float64 matrix; pd.NA (nullable Int64 / Float64 / boolean) and +-inf (e.g. a ratio over zero) become NaN,
-    which the boosting treats as missing."""
-    x = np.empty((len(frame), len(features)), dtype="float64")
-    for j, f in enumerate(features):
-        x[:, j] = frame[f].astype("float64").to_numpy(dtype="float64", na_value=np.nan)
-    x[np.isinf(x)] = np.nan
-    return x
-
-
-def _labels(frame: pd.DataFrame, label: str) -> np.ndarray:
-    if label not in frame.columns:
-        raise ValueError(f"label column {label!r} missing from the frame")
-    y = frame[label]
-    if y.isna().any():
-        raise ValueError(f"label column {label!r} has {int(y.isna().sum())} null(s); it must be 0/1")
-    try:
-        values = y.astype("float64").to_numpy()
-    except (TypeError, ValueError):
-        raise ValueError(f"label column {label!r} must be 0/1, got dtype {y.dtype}") from None
-    odd = set(np.unique(values)) - {0.0, 1.0}
-    if odd:
-        raise ValueError(f"label column {label!r} must be 0/1, found other values: {sorted(odd)[:5]}")
-    return values.astype(np.int8)
-
-
-def _check_classes(y: np.ndarray, where: str) -> None:
-    pos = int(y.sum())
-    neg = int(len(y) - pos)
-    if pos < MIN_CLASS_ROWS or neg < MIN_CLASS_ROWS:
-        raise ValueError(f"{where} needs at least {MIN_CLASS_ROWS} positives and {MIN_CLASS_ROWS} negatives, "
-                         f"got {pos} positive(s) and {neg} negative(s) in {len(y)} rows")
 
 
 def _row_hash_share(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -237,10 +187,10 @@ def fit_churn(frame: pd.DataFrame, features: Sequence[str], label: str = "churne
         raise ValueError("features must name at least one column")
     if len(set(features)) != len(features):
         raise ValueError("features contain duplicates")
-    _check_features(frame, features)
-    y = _labels(frame, label)
-    _check_classes(y, "the training frame")
-    x = _as_matrix(frame, features)
+    check_features(frame, features)
+    y = labels(frame, label)
+    check_classes(y, "the training frame")
+    x = as_matrix(frame, features)
 
     times = None
     if time_col is not None:
@@ -257,10 +207,10 @@ def fit_churn(frame: pd.DataFrame, features: Sequence[str], label: str = "churne
         calib = _row_hash_share(frame, [*features, label]) < params.calibration_share
         split = "hash"
     fit_rows = ~calib
-    _check_classes(y[fit_rows], f"the boosting part ({split} split)")
-    _check_classes(y[calib], f"the calibration part ({split} split)")
+    check_classes(y[fit_rows], f"the boosting part ({split} split)")
+    check_classes(y[calib], f"the calibration part ({split} split)")
 
-    with _threads(params.fit_threads):
+    with threads(params.fit_threads):
         estimator = params.estimator().fit(x[fit_rows], y[fit_rows])
         raw = np.asarray(estimator.decision_function(x[calib]), dtype=float).ravel()
     if params.calibration == "isotonic":
@@ -279,20 +229,13 @@ def fit_churn(frame: pd.DataFrame, features: Sequence[str], label: str = "churne
 
 # --- evaluation -------------------------------------------------------------------------------------------------
 
-def _binary(y_true: Any) -> np.ndarray:
-    y = np.asarray(y_true, dtype=float).ravel()
-    if np.isnan(y).any() or not set(np.unique(y)) <= {0.0, 1.0}:
-        raise ValueError("y_true must be 0/1 without nulls")
-    return y
-
-
 def top_decile_lift(y_true: Any, score: Any, share: float = 0.1) -> float:
     """Positive rate among the top `share` of rows by score, over the overall positive rate.
 
     Ties at the cut are shared out pro rata (the expected value under a random tie-break), so a coarse score
     such as recency in days is not flattered or penalised by the row order.
     """
-    y = _binary(y_true)
+    y = binary(y_true)
     s = np.asarray(score, dtype=float).ravel()
     n = len(y)
     if n == 0 or y.sum() == 0:
@@ -310,7 +253,7 @@ def evaluate(y_true: Any, p: Any, baseline_score: Any = None) -> dict[str, float
     """ROC-AUC, PR-AUC (average precision), top-decile lift, Brier score, positives and rows for the model's
     probabilities `p`; with `baseline_score` also the baseline's ROC-AUC, PR-AUC and lift (a ranking score, not a
     probability, so no Brier). AUCs are NaN when `y_true` holds a single class."""
-    y = _binary(y_true)
+    y = binary(y_true)
     p = np.asarray(p, dtype=float).ravel()
     if len(p) != len(y):
         raise ValueError(f"y_true has {len(y)} rows but p has {len(p)}")
@@ -341,7 +284,7 @@ def calibration_curve(y_true: Any, p: Any, bins: int = 10, strategy: str = "quan
     bins would leave the tail with a handful of rows; ties can merge quantile edges, giving fewer bins.
     "uniform" cuts [0, 1] into `bins` equal widths. Counts sum to the number of rows.
     """
-    y = _binary(y_true)
+    y = binary(y_true)
     p = np.asarray(p, dtype=float).ravel()
     if len(p) != len(y):
         raise ValueError(f"y_true has {len(y)} rows but p has {len(p)}")
@@ -374,20 +317,10 @@ def recency_baseline(frame: pd.DataFrame, recency_col: str = "recency_days") -> 
 
 # --- figures (matplotlib imported lazily: scoring workers need not have it) --------------------------------------
 
-def _figure(width: float, height: float):
-    """A Figure on the Agg canvas, made without pyplot: no global backend switch, nothing left open in pyplot."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def plot_pr_roc(y: Any, p: Any, p_baseline: Any = None):
     """Two panels, precision-recall and ROC, the model against the baseline (if given). Returns the Figure."""
-    yb = _binary(y)
-    fig = _figure(10, 4.2)
+    yb = binary(y)
+    fig = figure(10, 4.2)
     ax_pr, ax_roc = fig.subplots(1, 2)
     curves = [("model", np.asarray(p, dtype=float))]
     if p_baseline is not None:
@@ -409,7 +342,7 @@ def plot_pr_roc(y: Any, p: Any, p_baseline: Any = None):
 
 def plot_calibration(curve: pd.DataFrame):
     """Reliability diagram from `calibration_curve`: observed rate against mean predicted probability per bin."""
-    fig = _figure(5, 5)
+    fig = figure(5, 5)
     ax = fig.subplots()
     top = float(max(curve["mean_predicted"].max(), curve["observed_rate"].max(), 0.05)) if len(curve) else 1.0
     top = min(1.0, top * 1.05)
