@@ -145,7 +145,8 @@ def _chunks(days: list[date], size: int) -> list[tuple[date, date]]:
 
 
 def _first_txn_date(spark: SparkSession, catalog: Catalog) -> date | None:
-    return catalog.read(spark, TRANSACTIONS).agg(F.min(F.to_date("txn_ts"))).first()[0]
+    # the minimum of the bare column (a date only after aggregating), so Delta may answer it from file statistics
+    return catalog.read(spark, TRANSACTIONS).agg(F.to_date(F.min("txn_ts"))).first()[0]
 
 
 # -- training -------------------------------------------------------------------------------------------------
@@ -237,7 +238,10 @@ def train_fraud(spark: SparkSession, settings: Settings) -> FraudTrainResult:
     end = latest_business_date(spark, catalog)
     if end is None or not catalog.exists(spark, TRANSACTIONS):
         raise CrmError("nothing ingested yet; run `crm ingest` (or `crm demo`) first")
-    split = split_days(_first_txn_date(spark, catalog), end, cfg)
+    first = _first_txn_date(spark, catalog)
+    if first is None:
+        raise CrmError(f"{TRANSACTIONS} is empty; nothing to train fraud on")
+    split = split_days(first, end, cfg)
     build = build_txn_features(spark, settings, split.train_start, split.end, only_missing=True, catalog=catalog)
     if build.days:
         log.info(build.line())
