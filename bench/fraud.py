@@ -93,11 +93,11 @@ def main() -> int:
     if not args.reuse and root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    settings = load_settings("local", [f"lake.root={root}/lake", f"lake.landing={root}/landing",
-                                       f"lake.truth={root}/truth", f"lake.local_data={root}/local",
-                                       "spark.jars_cache=.local/jars", f"spark.driver_memory={args.driver_memory}",
-                                       "spark.show_progress=false", "generator.daily_extract_days=5",
-                                       "models.fraud.training_days=30", *args.set])
+    overrides = [f"lake.root={root}/lake", f"lake.landing={root}/landing", f"lake.truth={root}/truth",
+                 f"lake.local_data={root}/local", "spark.jars_cache=.local/jars",
+                 f"spark.driver_memory={args.driver_memory}", "spark.show_progress=false",
+                 "generator.daily_extract_days=5", "models.fraud.training_days=30", *args.set]
+    settings = load_settings("local", overrides)
     setup_logging(settings)
     spark = build_session(settings)
     code = code_fingerprint(spark, ["features/txn.py", "features/merchant_risk.py", "models/fraud/*.py",
@@ -136,9 +136,7 @@ def main() -> int:
     build_txn_features(spark, settings, end, end, catalog=catalog)
     steps["features_one_day"] = m.stop()
     progress(f"scoring {end}")
-    nightly = load_settings("local", [f"lake.root={root}/lake", f"lake.landing={root}/landing",
-                                      f"lake.truth={root}/truth", f"lake.local_data={root}/local",
-                                      "spark.jars_cache=.local/jars", "models.fraud.restate_days=0", *args.set])
+    nightly = load_settings("local", [*overrides, "models.fraud.restate_days=0"])
     m = timed_step()
     scored = score_fraud(spark, nightly, as_of=end)
     steps["score_one_day"] = m.stop()
