@@ -14,8 +14,8 @@ from jobs.java import JavaNotFound
 from jobs.logs import setup_logging
 
 log = logging.getLogger("crm")
-TRAINED = ("recommender", "clv", "churn", "fraud")  # crm train --model
-SCORED = ("recommender", "lifecycle", "fraud")  # crm score --model
+TRAINED = ("recommender", "clv", "churn", "fraud", "aml")  # crm train --model
+SCORED = ("recommender", "lifecycle", "fraud", "aml")  # crm score --model
 
 
 def _date(text: str) -> date:
@@ -131,6 +131,7 @@ def cmd_features(args, settings: Settings) -> int:
 
 
 def cmd_train(args, settings: Settings) -> int:
+    from jobs.aml import train_aml
     from jobs.churn import train_churn
     from jobs.fraud import train_fraud
     from jobs.lifecycle import train_clv
@@ -145,6 +146,8 @@ def cmd_train(args, settings: Settings) -> int:
         result = train_churn(_session(settings), settings)
     elif args.model == "fraud":
         result = train_fraud(_session(settings), settings)
+    elif args.model == "aml":
+        result = train_aml(_session(settings), settings)
     elif args.model == "clv":
         result = train_clv(_session(settings), settings, calibration_end=args.calibration_end,
                            time_unit=args.time_unit)
@@ -156,11 +159,12 @@ def cmd_train(args, settings: Settings) -> int:
 
 
 def cmd_score(args, settings: Settings) -> int:
+    from jobs.aml import score_aml
     from jobs.fraud import score_fraud
     from jobs.lifecycle import score_lifecycle
     from jobs.recommend import score_recommender
 
-    score = {"lifecycle": score_lifecycle, "fraud": score_fraud}.get(args.model, score_recommender)
+    score = {"lifecycle": score_lifecycle, "fraud": score_fraud, "aml": score_aml}.get(args.model, score_recommender)
     print(score(_session(settings), settings, as_of=args.date).line())
     return 0
 
@@ -191,6 +195,7 @@ def cmd_docs(args, settings: Settings) -> int:
 
 
 def cmd_demo(args, settings: Settings) -> int:
+    from jobs.aml import score_aml, train_aml
     from jobs.features import run_features
     from jobs.generate import generate
     from jobs.ingest import ingest
@@ -201,13 +206,13 @@ def cmd_demo(args, settings: Settings) -> int:
 
     started = time.time()
     spark = _session(settings)
-    log.info("demo 1/8: generating a bank")
+    log.info("demo 1/9: generating a bank")
     summary = generate(spark, settings, customers=args.customers, days=args.days)
     _print_generate(summary)
-    log.info("demo 2/8: ingesting landing -> bronze -> silver")
+    log.info("demo 2/9: ingesting landing -> bronze -> silver")
     for r in ingest(spark, settings):
         print(r.line())
-    log.info("demo 3/8: gold features (customer_daily, customer_profile month-ends and the last day)")
+    log.info("demo 3/9: gold features (customer_daily, customer_profile month-ends and the last day)")
     # with the initial-load policy the bulk extract's history is known as it happened, so snapshots start early
     start = (settings.generator.start_date if settings.features.initial_load_known_at_event_time
              else date.fromisoformat(summary["bulk_date"]))
@@ -216,22 +221,27 @@ def cmd_demo(args, settings: Settings) -> int:
     for fold in folds:
         print(fold.line())
     print(build.line())
-    log.info("demo 4/8: training the cross-sell recommender (MLflow)")
+    log.info("demo 4/9: training the cross-sell recommender (MLflow)")
     for line in train_recommender(spark, settings).lines():
         print(line)
-    log.info("demo 5/8: scoring next_best_offer")
+    log.info("demo 5/9: scoring next_best_offer")
     print(score_recommender(spark, settings).line())
-    log.info("demo 6/8: lifetime value and churn (MLflow), lifecycle_scores")
+    log.info("demo 6/9: lifetime value and churn (MLflow), lifecycle_scores")
     for line in train_clv(spark, settings).lines():
         print(line)
     for line in train_churn(spark, _demo_churn_settings(args, settings, summary["days"])).lines():
         print(line)
     print(score_lifecycle(spark, settings).line())
-    log.info("demo 7/8: card fraud: transaction features, models (MLflow), fraud_scores")
+    log.info("demo 7/9: card fraud: transaction features, models (MLflow), fraud_scores")
     for line in train_fraud(spark, settings).lines():
         print(line)
     print(score_fraud(spark, settings).line())
-    log.info("demo 8/8: tables")
+    log.info("demo 8/9: anti-money laundering: typology features, model (MLflow), aml_alerts")
+    aml_settings = _demo_aml_settings(args, settings)
+    for line in train_aml(spark, aml_settings).lines():
+        print(line)
+    print(score_aml(spark, aml_settings).line())
+    log.info("demo 9/9: tables")
     cmd_tables(args, settings)
     print(f"demo finished in {time.time() - started:.0f}s; lake at {settings.lake_root}")
     return 0
@@ -247,6 +257,14 @@ def _demo_churn_settings(args, settings: Settings, days: int) -> Settings:
     log.info("demo: %d days of history; churn labelled 30 days ahead, dormant after 30 quiet days "
              "(models.churn.horizon_days is %d)", days, horizon)
     return load_settings(args.env, [*args.overrides, "models.churn.horizon_days=30", "models.churn.dormant_days=30"])
+
+
+def _demo_aml_settings(args, settings: Settings) -> Settings:
+    """The demo bank is synthetic: unless --set says otherwise, AML is also evaluated against the typologies the
+    generator injected (its truth folder), which the pipeline itself never reads."""
+    if settings.models.aml.evaluation_truth or any(o.startswith("models.aml.evaluation_truth") for o in args.overrides):
+        return settings
+    return load_settings(args.env, [*args.overrides, f"models.aml.evaluation_truth={settings.lake.truth}"])
 
 
 COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "features": cmd_features, "train": cmd_train,

@@ -280,6 +280,69 @@ class FraudSettings(_Strict):
     isolation_forest: IsolationForestSettings
 
 
+class AmlFeatureSettings(_Strict):
+    reporting_thresholds: dict[str, float] = Field(min_length=1)
+    threshold_band: float = Field(gt=0, lt=1)
+    flow_types: list[Literal[TXN_TYPES]] = Field(min_length=1)
+    passive_types: list[Literal[TXN_TYPES]]
+    pass_through_hours: int = Field(gt=0)
+    pass_through_min_cny: float = Field(ge=0)
+    cycle_min_cny: float = Field(ge=0)
+    cycle_max_hops: int = Field(ge=2, le=4)
+    cycle_window_hours: int = Field(gt=0)
+    cycle_max_hop_gap_hours: int = Field(gt=0)
+    cycle_hop_loss: float = Field(ge=0, lt=1)
+    cycle_hop_gain: float = Field(ge=0)
+    link_min_cny: float = Field(ge=0)
+    hub_max_customers: int = Field(ge=2)
+    max_group_iterations: int = Field(ge=1)
+    max_case_hops: int = Field(ge=1)
+    dormant_days: int = Field(gt=0, le=60)
+    change_floor_cny: float = Field(gt=0)
+    peer_min_customers: int = Field(ge=2)
+    high_risk_countries: list[str]
+
+
+AML_EVIDENCE = ("near_threshold", "new_senders", "new_receivers", "cycles", "pass_through", "flows_30d",
+                "high_risk_country")
+
+
+class AmlRuleSettings(_Strict):
+    typology: str = Field(pattern=r"^[A-Z][A-Z_]*$")
+    condition: str                 # Spark SQL over gold.aml_features columns
+    strength: str                  # Spark SQL: 1 at the rule's threshold, more the further over it
+    explanation: str               # words, with {column} placeholders filled from the customer's features
+    evidence: Literal[AML_EVIDENCE]
+
+
+class AmlWeightSettings(_Strict):
+    rules: float = Field(ge=0)
+    anomaly: float = Field(ge=0)
+    supervised: float = Field(ge=0)
+
+
+class AmlSettings(_Strict):
+    model_name: str
+    holdout_days: int = Field(gt=0)
+    training_days: int = Field(gt=0)
+    step_days: int = Field(gt=0)
+    label_horizon_days: int = Field(gt=0)
+    case_lead_days: int = Field(gt=0)
+    min_positives: int = Field(ge=2)
+    alert_budget: float = Field(gt=0, lt=1)
+    min_risk_score: float = Field(ge=0, le=1)
+    reopen_after_days: int = Field(gt=0)
+    max_evidence: int = Field(gt=0)
+    promotion_metric: Literal["recall_at_budget", "precision_at_budget"]
+    evaluation_truth: str | None = None    # a synthetic bank's truth folder (generator), to evaluate against
+    weights: AmlWeightSettings
+    features: AmlFeatureSettings
+    rules: list[AmlRuleSettings] = Field(min_length=1)
+    baseline: list[str] = Field(min_length=1)   # threshold rules: Spark SQL conditions, one point each
+    gbm: GbmSettings
+    isolation_forest: IsolationForestSettings
+
+
 class LifecycleSettings(_Strict):
     stages: list[RuleDefinition] = Field(min_length=1)
 
@@ -290,6 +353,7 @@ class ModelsSettings(_Strict):
     churn: ChurnSettings
     lifecycle: LifecycleSettings
     fraud: FraudSettings
+    aml: AmlSettings
 
 
 class GeneratorSettings(_Strict):

@@ -70,6 +70,7 @@ def sources_markdown() -> str:
 
 
 def features_markdown() -> str:
+    from features.aml import AML_FEATURES
     from features.daily import CUSTOMER_DAILY
     from features.profile import CUSTOMER_PROFILE, SOURCE_GROUPS, zero_when_absent
     from features.tags import CUSTOMER_TAGS
@@ -79,7 +80,7 @@ def features_markdown() -> str:
            "Generated from the feature column definitions in `features/` by `crm docs`; do not edit by hand. "
            "Amounts are in CNY at reference rates (`features/reference.py`). A window `30d` ends on the as-of "
            "date and spans 30 days; on `gold.txn_features` a window ends just before the transaction.\n"]
-    for table in (CUSTOMER_DAILY, CUSTOMER_PROFILE, CUSTOMER_TAGS, TXN_FEATURES):
+    for table in (CUSTOMER_DAILY, CUSTOMER_PROFILE, CUSTOMER_TAGS, TXN_FEATURES, AML_FEATURES):
         out += [f"## `{table.name}`\n", table.description + "\n", f"Key: {', '.join(f'`{k}`' for k in table.key)}.\n"]
         for g in table.groups:
             out += [f"### {g.name}\n", g.description + "\n", "| column | type | window | meaning |",
@@ -95,7 +96,7 @@ def features_markdown() -> str:
             out += ["### lineage\n", "Which fold of silver changes wrote the row.\n",
                     "| column | type | window | meaning |", "|---|---|---|---|", f"| `source` | string |  | {DAILY_LINEAGE['source']} |",
                     f"| `source_version` | bigint |  | {DAILY_LINEAGE['source_version']} |", ""]
-    return "\n".join(out + configured_rules_markdown())
+    return "\n".join(out + configured_rules_markdown() + aml_rules_markdown())
 
 
 def configured_rules_markdown() -> list[str]:
@@ -119,6 +120,21 @@ def configured_rules_markdown() -> list[str]:
     out += ["### tags (`gold.customer_tags`)\n", "| tag | condition | owner | meaning |", "|---|---|---|---|",
             *[f"| `{name}` | `{t.condition}` | {t.owner} | {t.description} |" for name, t in f.tags.items()], ""]
     return out
+
+
+def aml_rules_markdown() -> list[str]:
+    """The default AML typology rules and the threshold-rules baseline of conf/base/models.yaml."""
+    from jobs.config import load_settings
+
+    a = load_settings("local").models.aml
+    return ["## Default AML typology rules (`conf/base/models.yaml`, `models.aml.rules`)\n",
+            "Spark SQL over `gold.aml_features`. A hit's severity is 1 - 0.5 / strength (0.5 at the threshold); "
+            "the customer's risk score blends the largest severity with the anomaly and supervised parts "
+            f"(weights {a.weights.rules} / {a.weights.anomaly} / {a.weights.supervised}).\n",
+            "| typology | condition | strength | evidence |", "|---|---|---|---|",
+            *[f"| {r.typology} | `{r.condition}` | `{r.strength}` | {r.evidence} |" for r in a.rules], "",
+            "Threshold-rules baseline (`models.aml.baseline`, one point each):\n",
+            *[f"- `{c}`" for c in a.baseline], ""]
 
 
 def write_docs() -> list[Path]:

@@ -139,6 +139,44 @@ FRAUD_SCORES = TableSpec(
 )
 
 
+AML_ALERTS = TableSpec(
+    "serving.aml_alerts",
+    "Anti-money-laundering alerts raised or updated on a business date: one row per customer and typology "
+    "alerted that day (within the daily budget), with the evidence behind it. An alert stays open, and is updated "
+    "rather than raised again, until an investigation of the customer closes or it goes unraised for "
+    "models.aml.reopen_after_days.",
+    comments={
+        "run_date": "Business date scored.",
+        "alert_id": "Stable alert reference: the same while the alert is open, across run dates.",
+        "customer_id": "Bank customer number.",
+        "typology": "STRUCTURING, FAN_IN, FAN_OUT, ROUND_TRIPPING, PASS_THROUGH, DORMANT_REACTIVATION, "
+                    "HIGH_RISK_COUNTRY, PROFILE_CHANGE (models.aml.rules), or ANOMALY (no rule hit: "
+                    "the anomaly and supervised parts alone).",
+        "alert_status": "NEW (raised on run_date) or UPDATED (an open alert raised again on run_date).",
+        "opened_date": "Run date the alert was first raised.",
+        "days_alerted": "Run dates on which this alert was raised, this one included.",
+        "risk_score": "Customer risk score: the weighted blend of rules, anomaly and supervised parts "
+                      "(models.aml.weights).",
+        "risk_rank": "Rank of the customer by risk_score among the customers scored on run_date (1 = highest).",
+        "typology_severity": "Severity of this typology's rule hit (0.5 at its threshold, toward 1 above; 0 for "
+                             "ANOMALY).",
+        "rules_score": "Largest rule severity of the customer.", "anomaly_score": "Isolation Forest percentile.",
+        "supervised_score": "Probability from the model trained on reported cases (null: no supervised part).",
+        "explanation": "Why, in words, from the rule's explanation and the customer's features.",
+        "other_typologies": "The customer's other typologies hit on run_date.",
+        "evidence_txn_ids": "Transactions behind the alert (largest first, at most models.aml.max_evidence), as in "
+                            "silver.transactions.",
+        "evidence_counterparties": "Counterparty accounts of those transactions.",
+        "cycle_path": "ROUND_TRIPPING: the customers the largest cycle passed through, origin first and last.",
+        "window_start": "Earliest day of the evidence.", "window_end": "Latest day of the evidence.",
+        "model_name": "Registered MLflow model.", "model_version": "Its version (the champion when scored).",
+        "scored_at": "When the row was written.",
+    },
+    properties={"delta.enableChangeDataFeed": "true"},
+    partition_by=("run_date",),
+)
+
+
 def bronze_spec(c: SourceContract) -> TableSpec:
     comments = {col.name: f"As received (string). {col.description}" for col in c.columns}
     comments.update(INGEST_METADATA)
@@ -178,6 +216,7 @@ DAILY_LINEAGE = {"source": "Silver source these rows were folded in from.",
 
 
 def gold_specs() -> list[TableSpec]:
+    from features.aml import AML_FEATURES
     from features.daily import CUSTOMER_DAILY
     from features.profile import CUSTOMER_PROFILE
     from features.tags import CUSTOMER_TAGS
@@ -190,7 +229,9 @@ def gold_specs() -> list[TableSpec]:
             TableSpec(CUSTOMER_TAGS.name, CUSTOMER_TAGS.description, comments=CUSTOMER_TAGS.comments,
                       partition_by=("as_of_date",)),
             TableSpec(TXN_FEATURES.name, TXN_FEATURES.description, comments=TXN_FEATURES.comments,
-                      partition_by=("txn_date",))]
+                      partition_by=("txn_date",)),
+            TableSpec(AML_FEATURES.name, AML_FEATURES.description, comments=AML_FEATURES.comments,
+                      partition_by=("as_of_date",))]
 
 
 def build_catalog(settings: Settings) -> Catalog:
@@ -205,6 +246,7 @@ def build_catalog(settings: Settings) -> Catalog:
     catalog.register(NEXT_BEST_OFFER)
     catalog.register(LIFECYCLE_SCORES)
     catalog.register(FRAUD_SCORES)
+    catalog.register(AML_ALERTS)
     catalog.register(QUARANTINE)
     catalog.register(INGEST_LOG)
     return catalog

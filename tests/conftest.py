@@ -41,9 +41,10 @@ def spark(test_settings):
     session.stop()
 
 
-# what the profile, the lifecycle and the fraud models read (no e-commerce, marketing or supply-chain feeds:
+# what the profile, the lifecycle, the fraud and the AML models read (no e-commerce, marketing or supply-chain feeds:
 # a bank without them)
-BANK_SOURCES = ["customers", "products", "accounts", "transactions", "nav_prices", "interactions", "fraud_labels"]
+BANK_SOURCES = ["customers", "products", "accounts", "transactions", "nav_prices", "interactions", "fraud_labels",
+                "aml_cases"]
 
 
 @pytest.fixture(scope="session")

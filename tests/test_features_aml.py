@@ -80,7 +80,7 @@ def _structuring(g: Ledger):
     for k in range(4):
         ts = LAST_WEEK + timedelta(days=k)
         g.add("SS", ts, 48_000, "CASH_DEPOSIT")          # in the band [45,000, 50,000)
-        g.add("ST", ts, 44_000, "CASH_DEPOSIT")          # below the band
+        g.add("ST", ts, 44_000, "CASH_DEPOSIT")          # below the band: in the band under it [40,000, 45,000)
         g.add("SU", ts, 50_000, "CASH_DEPOSIT")          # at the threshold: reported, not structuring
         g.add("SV", ts, 9_600, "TRANSFER_IN", cp="X1", bank="BKCHCNBJ", currency="USD")  # USD threshold 10,000
         g.add("SW", ts, 48_000, "CARD_PURCHASE")         # not a flow of funds
@@ -185,7 +185,8 @@ def test_cycle_features_count_only_on_the_origin(feats):
 def test_structuring_counts_flows_just_under_the_threshold_of_their_currency(feats):
     assert [feats["SS"][f"near_threshold_count_{w}d"] for w in (7, 30, 90)] == [4, 4, 5]
     assert feats["SS"]["near_threshold_cny_30d"] == pytest.approx(192_000)
-    assert feats["ST"]["near_threshold_count_30d"] == 0
+    assert (feats["ST"]["near_threshold_count_30d"], feats["ST"]["below_band_count_30d"]) == (0, 4)
+    assert feats["SS"]["below_band_count_30d"] == 0
     assert (feats["SU"]["near_threshold_count_30d"], feats["SU"]["over_threshold_count_30d"]) == (0, 4)
     assert feats["SV"]["near_threshold_count_30d"] == 4
     assert feats["SW"]["near_threshold_count_30d"] == 0
@@ -194,6 +195,7 @@ def test_structuring_counts_flows_just_under_the_threshold_of_their_currency(fea
 
 def test_fan_in_fan_out_and_new_receivers(feats):
     assert feats["FI"]["distinct_senders_30d"] == 12 and feats["FI"]["distinct_senders_7d"] == 0
+    assert feats["FI"]["new_senders_30d"] == 12 and feats["FI"]["new_senders_7d"] == 0
     assert feats["FO"]["distinct_receivers_7d"] == 11
     assert feats["FO"]["new_receivers_7d"] == 10 and feats["FO"]["new_receivers_30d"] == 10
     assert feats["FO"]["distinct_receivers_30d"] == 11

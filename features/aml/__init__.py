@@ -41,6 +41,9 @@ STRUCTURING = FeatureGroup(
         Feature("near_threshold_cny_30d", "double", "Their amount.", "30d"),
         Feature("over_threshold_count_30d", "bigint", "Flows at or over the threshold (reported anyway: a customer "
                                                       "who simply moves large sums has many of these too).", "30d"),
+        Feature("below_band_count_30d", "bigint", "Flows in the band of the same width below the band just under "
+                                                  "the threshold: an ordinary spread of amounts fills both bands "
+                                                  "alike, structuring only the upper one.", "30d"),
     ))
 PASS_THROUGH = FeatureGroup(
     "pass_through", f"Rapid movement: large incoming flows (pass_through_min_cny, default "
@@ -58,6 +61,8 @@ FAN = FeatureGroup(
     "fan", "Fan-in and fan-out: distinct counterparty accounts of transfers.", (
         *[f for w in (7, 30) for f in (
             Feature(f"distinct_senders_{w}d", "bigint", "Accounts that sent money in.", f"{w}d"),
+            Feature(f"new_senders_{w}d", "bigint", "Accounts that sent money in the window and never before it "
+                                                   "within the 90 days.", f"{w}d"),
             Feature(f"distinct_receivers_{w}d", "bigint", "Accounts paid.", f"{w}d"),
             Feature(f"new_receivers_{w}d", "bigint", "Accounts paid in the window and never before it within the "
                                                      "90 days.", f"{w}d"))],
@@ -106,8 +111,8 @@ AML_FEATURES = FeatureTable(
     "position, dormancy, sudden change, high-risk countries).",
     KEY, (IDENTITY, FLOWS, STRUCTURING, PASS_THROUGH, FAN, ROUND_TRIPPING, NETWORK, BEHAVIOUR))
 NUMERIC = tuple(f.name for f in AML_FEATURES.features if f.name not in KEY)
-_ZERO_IF_MISSING = ("distinct_senders_7d", "distinct_receivers_7d", "new_receivers_7d", "distinct_senders_30d",
-                    "distinct_receivers_30d", "new_receivers_30d", "cycle_count_30d", "cycle_count_90d",
+_ZERO_IF_MISSING = ("distinct_senders_7d", "new_senders_7d", "distinct_receivers_7d", "new_receivers_7d",
+                    "distinct_senders_30d", "new_senders_30d", "distinct_receivers_30d", "new_receivers_30d", "cycle_count_30d", "cycle_count_90d",
                     "linked_customers", "active_days_30d")
 
 

@@ -49,12 +49,14 @@ def _count(when: Column) -> Column:
     return F.count(F.when(when, F.lit(1)))
 
 
-def near_threshold(amount: Column, currency: Column, params: AmlFeatureParams) -> tuple[Column, Column]:
-    """(just under the reporting threshold of its currency, at or over it); null for a currency without one."""
+def near_threshold(amount: Column, currency: Column, params: AmlFeatureParams) -> tuple[Column, Column, Column]:
+    """(just under the reporting threshold of its currency, at or over it, in the band below the band just
+    under it); null for a currency without a threshold."""
     m = F.create_map(*[x for k, v in params.reporting_thresholds.items() for x in (F.lit(k), F.lit(float(v)))])
     thr = F.try_element_at(m, currency)
-    a = amount.cast("double")
-    return (a >= thr * (1 - params.threshold_band)) & (a < thr), a >= thr
+    a, band = amount.cast("double"), params.threshold_band
+    return ((a >= thr * (1 - band)) & (a < thr), a >= thr,
+            (a >= thr * (1 - 2 * band)) & (a < thr * (1 - band)))
 
 
 def flow_features(txns: DataFrame, as_of_dates: DataFrame, params: AmlFeatureParams = DEFAULTS) -> DataFrame:
@@ -63,7 +65,7 @@ def flow_features(txns: DataFrame, as_of_dates: DataFrame, params: AmlFeaturePar
     p = paired(txns, as_of_dates)
     flow = F.col("txn_type").isin(*params.flow_types)
     credit, debit = F.col("direction") == "CREDIT", F.col("direction") == "DEBIT"
-    under, over = near_threshold(F.col("amount"), F.col("currency"), params)
+    under, over, below = near_threshold(F.col("amount"), F.col("currency"), params)
     structuring_kind = F.col("txn_type").isin("CASH_DEPOSIT", "TRANSFER_IN", "TRANSFER_OUT")
     risky = F.col("country").isin(*params.high_risk_countries)
     aggs = []
@@ -78,6 +80,7 @@ def flow_features(txns: DataFrame, as_of_dates: DataFrame, params: AmlFeaturePar
         _sum(F.col("cny"), in30 & (F.col("txn_type") == "CASH_DEPOSIT")).alias("cash_deposit_cny_30d"),
         _sum(F.col("cny"), in30 & structuring_kind & under).alias("near_threshold_cny_30d"),
         _count(in30 & structuring_kind & over).alias("over_threshold_count_30d"),
+        _count(in30 & structuring_kind & below).alias("below_band_count_30d"),
         F.max_by(F.when(in30 & flow, F.col("balance_after")), F.when(in30 & flow, F.col("ts")))
         .cast("double").alias("_closing_balance_30d"),
         _count(risky).alias("high_risk_country_count_90d"),
@@ -93,8 +96,8 @@ def flow_features(txns: DataFrame, as_of_dates: DataFrame, params: AmlFeaturePar
 
 
 def fan_features(txns: DataFrame, as_of_dates: DataFrame, params: AmlFeatureParams = DEFAULTS) -> DataFrame:
-    """Distinct senders and receivers of transfers in 7 and 30 days, and new receivers: paid in the window and
-    not before it within the 90 days."""
+    """Distinct senders and receivers of transfers in 7 and 30 days, and the new ones: seen in the window and not
+    before it within the 90 days."""
     transfers = txns.where(F.col("txn_type").isin("TRANSFER_IN", "TRANSFER_OUT")
                            & F.col("counterparty_account").isNotNull())
     p = paired(transfers, as_of_dates)
@@ -104,6 +107,7 @@ def fan_features(txns: DataFrame, as_of_dates: DataFrame, params: AmlFeaturePara
     aggs = []
     for w in (7, 30):
         aggs += [_count(credit & (F.col("last_age") < w)).alias(f"distinct_senders_{w}d"),
+                 _count(credit & (F.col("first_age") < w)).alias(f"new_senders_{w}d"),
                  _count(debit & (F.col("last_age") < w)).alias(f"distinct_receivers_{w}d"),
                  _count(debit & (F.col("first_age") < w)).alias(f"new_receivers_{w}d")]
     return per.groupBy(*KEY).agg(*aggs)
