@@ -8,16 +8,16 @@ on, whichever day they are rebuilt. Merchant risk counts only fraud labels known
 outcome into D's features.
 
 Bounded history. The caller reads the transactions to score (`day_txns`) and the lookback before them (e.g. the
-dates D-90 .. D); nothing here scans beyond what it is given. History is read only up to the first transaction
-to score: from there on `day_txns` is the record, so a history that includes the day counts nothing twice.
-Time is epoch microseconds throughout: windows do not depend on the session time zone, and a 24 h window at
-00:30 on D reaches back to 00:30 on D-1 like any other. The first scored instant reaches the reads as a
-scalar subquery (nothing is collected to the driver).
+dates D-90 .. D); nothing here scans beyond what it is given. A customer's history is read only up to their
+first transaction to score: from there on `day_txns` is the record, so a history that includes the day counts
+nothing twice. Time is epoch microseconds throughout: windows do not depend on the session time zone, and a
+24 h window at 00:30 on D reaches back to 00:30 on D-1 like any other. Each scored customer's first instant
+reaches the reads as a broadcast table (one row per customer scored; nothing is collected to the driver).
 
 Two mechanisms, each where it is cheap:
 - the short windows (velocity over 1 h / 24 h / 7 d, small authorisations on the account in the last minutes)
   are Spark range windows over the order key `_ord` (epoch microseconds, then the rank of txn_id among the
-  customer's rows of that microsecond), on the rows of the 7 days before the first scored row only;
+  customer's rows of that microsecond), on the rows of the 7 days before the customer's first scored row;
 - the lookback profile (the customer's usual amount, this amount's percentile, merchants, countries, devices
   seen, the previous transaction) joins each scored transaction to its customer's earlier rows of the lookback
   and aggregates with sums, counts and maxima. Its cost grows with the rows scored times the customer's
@@ -168,19 +168,25 @@ def transaction_features(day_txns: DataFrame, history: DataFrame, merchant_fraud
                          params: TxnFeatureParams = DEFAULTS) -> DataFrame:
     """Features of each row of `day_txns` (silver transactions, usually one business day) in `txn_features` shape.
 
-    `history` holds the same customers' silver transactions of the lookback before the day. Only its rows before
-    the first transaction of `day_txns` are read: from there on `day_txns` is the record, so `history` may
-    include the day itself, and `day_txns` must hold all of its customers' transactions of the period it covers
-    (to score a subset, filter the output). `merchant_fraud` is `merchant_fraud_counts` as of the day, or such
-    counts per day with a `txn_date` column when `day_txns` spans several days; without it merchant risk is 0.
+    `history` holds the same customers' silver transactions of the lookback before the day. Of each customer, only
+    its rows before the customer's first transaction in `day_txns` are read: from there on `day_txns` is the
+    record, so `history` may include the day itself, and `day_txns` must hold every transaction of each of its
+    customers from that customer's first one in it to the end of the period it covers (to score a subset of
+    them, filter the output). Customers may start on different days: the nightly build scores the day for
+    everyone and the days before it for the customers late records reached, in one pass. `merchant_fraud` is
+    `merchant_fraud_counts` as of the day, or such counts per day with a `txn_date` column when `day_txns` spans
+    several days; without it merchant risk is 0.
     """
     day = _prepared(day_txns, scored=True)
-    first = day.select(F.min("_us")).scalar()
+    # each customer's history is read up to its first scored transaction: from there on day_txns is the record
+    first = day.groupBy("customer_id").agg(F.min("_us").alias("_first"))
     reach = max(max(s for _, s in VELOCITY), params.card_test_minutes * 60) * _US
-    before = _prepared(history, scored=False).where(
-        (F.col("_us") < first) & (F.col("_us") >= first - params.lookback_days * _DAY_US))
-    recent = _recent_activity(before.where(F.col("_us") >= first - reach).unionByName(day), params)
-    profile = _lookback_profile(day, before.unionByName(day), params)
+    since = F.col("_first") - params.lookback_days * _DAY_US
+    before = (_prepared(history, scored=False).join(F.broadcast(first), "customer_id")
+              .where((F.col("_us") < F.col("_first")) & (F.col("_us") >= since)))
+    recent = _recent_activity(before.where(F.col("_us") >= F.col("_first") - reach).drop("_first").unionByName(day),
+                              params)
+    profile = _lookback_profile(day, before.drop("_first").unionByName(day), params)
     out = _compared(recent.join(profile, ["customer_id", "txn_id"]), params)
     return conform(_with_merchant_risk(_timing(out, params), merchant_fraud), TXN_FEATURES)
 

@@ -1,8 +1,9 @@
 """Card fraud: `gold.txn_features`, `crm train --model fraud` and `crm score --model fraud`.
 
 Features. Every transaction gets its point-in-time features (features.txn) once its day is built; a backfill
-builds `feature_chunk_days` days per Spark pass, and the nightly run rebuilds the day and the `restate_days`
-before it, which late records may have reached. Merchant risk counts fraud labels known before each day.
+builds `feature_chunk_days` days per Spark pass. The nightly run builds the day whole and, in the `restate_days`
+before it, restates only the customers whose history late or corrected records reached since those days were
+built (the rule at `nightly_txn_features`). Merchant risk counts fraud labels known before each day.
 
 Training (label delay). The latest `holdout_days` business days are the evaluation window; the model trains on
 up to `training_days` days before it, and a training transaction counts as fraud only when its label was known
@@ -28,8 +29,11 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import pandas as pd
+from py4j.protocol import Py4JJavaError
+from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, StructField, StructType
 
 from features.merchant_risk import merchant_fraud_by_day
 from features.txn import TXN_FEATURES, ReasonThresholds, TxnFeatureParams, reasons, transaction_features
@@ -80,19 +84,33 @@ def _ts_range(df: DataFrame, start: date, end: date) -> DataFrame:
 
 # -- gold.txn_features ----------------------------------------------------------------------------------------
 
+SOURCE_VERSION = "source_version"
+_SOURCE_VERSION_COMMENT = (f"Delta version of {TRANSACTIONS} the row's features hold for: the version it was "
+                           "built from, or a later one whose changes were checked and reach none of the "
+                           "customer's history before the transaction.")
+_DAY_US = 86400 * 1_000_000
+
+
 @dataclass
 class FeatureBuild:
     start: date | None
     end: date | None
-    days: int
+    days: int                                     # days rebuilt for every customer
     rows: int
     seconds: float
+    restated: list[date] = field(default_factory=list)  # earlier days rebuilt for the customers late records reached
+    restated_customers: int = 0
+    restated_rows: int = 0
 
     def line(self) -> str:
-        if not self.days:
+        if not self.days and not self.restated:
             return f"{FEATURES_TABLE:<24} up to date"
-        return (f"{FEATURES_TABLE:<24} {self.start}..{self.end}: {self.days} day(s), {self.rows:,} transactions, "
-                f"{self.seconds:.0f}s")
+        text = (f"{FEATURES_TABLE:<24} {self.start}..{self.end}: {self.days} day(s), {self.rows:,} transactions"
+                if self.days else f"{FEATURES_TABLE:<24} no full day")
+        if self.restated:
+            text += (f"; restated {', '.join(map(str, self.restated))} for {self.restated_customers:,} customer(s) "
+                     f"({self.restated_rows:,} transactions)")
+        return text + f", {self.seconds:.0f}s"
 
 
 def _built_days(spark: SparkSession, catalog: Catalog) -> set[date]:
@@ -101,36 +119,186 @@ def _built_days(spark: SparkSession, catalog: Catalog) -> set[date]:
     return {r[0] for r in catalog.read(spark, FEATURES_TABLE).select("txn_date").distinct().collect()}
 
 
+@dataclass
+class _Inputs:
+    """What every feature pass reads, pinned to one version of silver.transactions."""
+    version: int
+    txns: DataFrame
+    labels: DataFrame | None
+    params: TxnFeatureParams
+    chunk_days: int
+
+
+def _inputs(spark: SparkSession, catalog: Catalog, cfg: FraudSettings) -> _Inputs:
+    if not catalog.exists(spark, TRANSACTIONS):
+        raise CrmError(f"fraud features read {TRANSACTIONS}; run `crm ingest` first")
+    version = catalog.version(spark, TRANSACTIONS)
+    labels = catalog.read(spark, LABELS) if catalog.exists(spark, LABELS) else None
+    return _Inputs(version, catalog.read(spark, TRANSACTIONS, version=version), labels, feature_params(cfg),
+                   cfg.feature_chunk_days)
+
+
+def _with_version(df: DataFrame, version: int) -> DataFrame:
+    return df.select(*[c for c in df.columns if c != SOURCE_VERSION],
+                     F.lit(version).cast("bigint").alias(SOURCE_VERSION, metadata={"comment": _SOURCE_VERSION_COMMENT}))
+
+
+def _range_sql(s: date, e: date) -> str:
+    return f"txn_date >= DATE'{s}' AND txn_date <= DATE'{e}'"
+
+
+def _write_pass(spark: SparkSession, catalog: Catalog, inp: _Inputs, s: date, e: date,
+                restate: tuple[date, DataFrame] | None = None) -> int:
+    """One Spark pass: txn_features of every transaction of the days s..e, and with `restate` = (r, customers),
+    of those customers' transactions of the days r..s-1 as well (the other rows of those days are kept, marked
+    as holding for this version). One commit replaces the days written; returns the rows of s..e."""
+    p = inp.params
+    start = restate[0] if restate else s
+    scored = _ts_range(inp.txns, s, e)
+    if restate:
+        r, who = restate
+        scored = _ts_range(inp.txns, r, s - timedelta(1)).join(F.broadcast(who), "customer_id", "left_semi") \
+            .unionByName(scored)
+    history = _ts_range(inp.txns, start - timedelta(p.lookback_days), e)
+    # merchant risk counts every customer's transactions at the merchant, whoever is rebuilt
+    risk = (merchant_fraud_by_day(inp.labels, _ts_range(inp.txns, start - timedelta(p.merchant_risk_days), e),
+                                  start, e, p.merchant_risk_days) if inp.labels is not None else None)
+    out = _with_version(transaction_features(scored, history, risk, p), inp.version)
+    if restate:
+        kept = (catalog.read(spark, FEATURES_TABLE).where(F.col("txn_date").between(start, s - timedelta(1)))
+                .join(F.broadcast(who), "customer_id", "left_anti"))
+        out = out.unionByName(_with_version(kept, inp.version), allowMissingColumns=True)
+    catalog.replace_where(spark, FEATURES_TABLE, out, _range_sql(start, e))
+    n = catalog.read(spark, FEATURES_TABLE).where(F.col("txn_date").between(s, e)).count()
+    log.info("%s: %s..%s, %d transactions", FEATURES_TABLE, s, e, n)
+    return n
+
+
+def _build_full_days(spark: SparkSession, catalog: Catalog, inp: _Inputs, days: list[date],
+                     restate: tuple[date, DataFrame] | None = None) -> int:
+    """The days whole, `feature_chunk_days` per pass; `restate` goes with the first pass (it must start the day
+    after the restated ones)."""
+    rows = 0
+    for i, (s, e) in enumerate(_chunks(days, inp.chunk_days)):
+        if i == 0 and restate:
+            rows += _write_pass(spark, catalog, inp, s, e, restate)
+        elif not _ts_range(inp.txns, s, e).isEmpty():
+            rows += _write_pass(spark, catalog, inp, s, e)
+    return rows
+
+
 def build_txn_features(spark: SparkSession, settings: Settings, start: date, end: date, *,
                        only_missing: bool = False, catalog: Catalog | None = None) -> FeatureBuild:
     """gold.txn_features for the transactions of the days start..end (all of them, or those not built yet)."""
     started = time.monotonic()
-    cfg = settings.models.fraud
     catalog = catalog or build_catalog(settings)
-    if not catalog.exists(spark, TRANSACTIONS):
-        raise CrmError(f"fraud features read {TRANSACTIONS}; run `crm ingest` first")
+    inp = _inputs(spark, catalog, settings.models.fraud)
     days = [start + timedelta(i) for i in range((end - start).days + 1)]
     if only_missing:
         built = _built_days(spark, catalog)
         days = [d for d in days if d not in built]
-    params = feature_params(cfg)
-    txns = catalog.read(spark, TRANSACTIONS)
-    labels = catalog.read(spark, LABELS) if catalog.exists(spark, LABELS) else None
-    rows = 0
-    for s, e in _chunks(days, cfg.feature_chunk_days):
-        day_txns = _ts_range(txns, s, e)
-        history = _ts_range(txns, s - timedelta(params.lookback_days), e)
-        if day_txns.isEmpty():
-            continue
-        risk = (merchant_fraud_by_day(labels, _ts_range(txns, s - timedelta(params.merchant_risk_days), e), s, e,
-                                      params.merchant_risk_days) if labels is not None else None)
-        out = transaction_features(day_txns, history, risk, params)
-        catalog.replace_where(spark, FEATURES_TABLE, out, f"txn_date >= DATE'{s}' AND txn_date <= DATE'{e}'")
-        n = catalog.read(spark, FEATURES_TABLE).where(F.col("txn_date").between(s, e)).count()
-        rows += n
-        log.info("%s: %s..%s, %d transactions", FEATURES_TABLE, s, e, n)
+    rows = _build_full_days(spark, catalog, inp, days)
     return FeatureBuild(days[0] if days else None, days[-1] if days else None, len(days), rows,
                         time.monotonic() - started)
+
+
+# The nightly build (restatement rule). Day D is always built whole. A day d of the `restate_days` before it is
+# rebuilt only where silver.transactions changed since d's features were built (each row records the version it
+# holds for, `source_version`), and only for the customers the changes reach: a transaction's features read
+# nothing but its own customer's earlier transactions, so a late or corrected record for customer c, dated x,
+# makes stale c's rows of every day from x to x + lookback_days, and no one else's. Hence:
+#   stale(d) = customers with a changed transaction (inserted, or either image of an update) committed after
+#              d's version and dated within d's reach, d - lookback_days .. d;
+#   every stale customer's transactions from the first stale day to D-1 are rebuilt, in the same Spark pass and
+#   commit as day D (features.txn lets each customer start on their own day); the other rows of those days are
+#   kept, marked as holding for tonight's version (the changes were checked and reach none of them).
+# So a late record for D-2 restates its customer from D-2 (its own features, and its weight in the history of
+# D-1 and D); a rerun with nothing new rebuilds D alone. A day with no recorded version (never built, or built
+# before versions were recorded), or whose changes the change feed no longer holds, is rebuilt whole, and so is
+# every day after it.
+# What is not restated: a record dated before the horizon gets no features of its own (its day is closed), though
+# it counts in the history of the days restated; and the merchant_fraud_share of other customers' rows at the
+# merchant of a late record (one transaction in the merchant's 30-day count) stays as it was built.
+
+def _day_versions(spark: SparkSession, catalog: Catalog, days: list[date]) -> dict[date, int | None]:
+    """{day: the version all its rows hold for} for the built days among `days` (None: not recorded)."""
+    if not days or not catalog.exists(spark, FEATURES_TABLE):
+        return {}
+    feats = catalog.read(spark, FEATURES_TABLE).where(F.col("txn_date").between(days[0], days[-1]))
+    if SOURCE_VERSION not in feats.columns:
+        return {d: None for d in days}
+    rows = feats.groupBy("txn_date").agg(F.min(SOURCE_VERSION).alias("v"),
+                                         F.count(F.lit(1)).alias("n"), F.count(SOURCE_VERSION).alias("k")).collect()
+    return {r["txn_date"]: (int(r["v"]) if r["k"] == r["n"] else None) for r in rows}
+
+
+def stale_customers(changes: DataFrame, day_versions: dict[date, int], lookback_days: int) -> DataFrame:
+    """(customer_id, txn_date): for each built day, the customers whose features on it are stale.
+
+    `changes` holds silver.transactions change-feed rows (customer_id, txn_ts, _commit_version); a change reaches
+    a day d built at version v when it was committed after v and its transaction is dated d - lookback_days .. d
+    (UTC days)."""
+    spark = changes.sparkSession
+    days = spark.createDataFrame([(d, v) for d, v in day_versions.items()], "txn_date date, _built long")
+    changed = changes.where(F.col("customer_id").isNotNull()).select(
+        "customer_id", "_commit_version",
+        F.date_from_unix_date(F.floor(F.unix_micros("txn_ts") / _DAY_US).cast("int")).alias("_changed_date"))
+    reach = (F.col("_commit_version") > F.col("_built")) & (F.col("_changed_date") <= F.col("txn_date")) & (
+        F.col("_changed_date") >= F.date_sub(F.col("txn_date"), lookback_days))
+    return changed.join(F.broadcast(days), reach).select("customer_id", "txn_date").distinct()
+
+
+def _changes_since(spark: SparkSession, catalog: Catalog, start: int, end: int) -> DataFrame:
+    return (spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", start)
+            .option("endingVersion", end).load(catalog.location(TRANSACTIONS))
+            .select("customer_id", "txn_ts", "_commit_version"))
+
+
+def nightly_txn_features(spark: SparkSession, settings: Settings, as_of: date, *,
+                         catalog: Catalog | None = None) -> FeatureBuild:
+    """gold.txn_features for day `as_of`, and the restatement the records since reached in the `restate_days`
+    before it (the rule above)."""
+    started = time.monotonic()
+    cfg = settings.models.fraud
+    catalog = catalog or build_catalog(settings)
+    inp = _inputs(spark, catalog, cfg)
+    horizon = [as_of - timedelta(i) for i in range(cfg.restate_days, 0, -1)]
+    versions = _day_versions(spark, catalog, horizon)
+    unknown = [d for d in horizon if versions.get(d) is None]      # never built, or no version recorded
+    known = {d: v for d, v in versions.items() if v is not None and v < inp.version}
+    # the horizon is rebuilt whole from its first day without a version on, and restated before it
+    whole_from = min(unknown, default=as_of)
+    known = {d: v for d, v in known.items() if d < whole_from}
+    stale, restated, customers, restated_rows = None, [], 0, 0
+    if known:
+        try:
+            changes = _changes_since(spark, catalog, min(known.values()) + 1, inp.version)
+            stale = stale_customers(changes, known, inp.params.lookback_days).cache()
+            first_stale = stale.agg(F.min("txn_date")).first()[0]
+        except (CapturedException, Py4JJavaError) as e:
+            # the change feed no longer holds those versions (vacuumed, or enabled later): rebuild those days whole
+            log.warning("%s: no change feed of %s since v%d (%s); rebuilding %s whole", FEATURES_TABLE, TRANSACTIONS,
+                        min(known.values()) + 1, str(e).splitlines()[0][:200], ", ".join(map(str, sorted(known))))
+            whole_from, stale, first_stale = min(known), None, None
+        if first_stale is not None:
+            # every stale customer from the first stale day on: each customer's rows must run to the end
+            restated = [first_stale + timedelta(i) for i in range((whole_from - first_stale).days)]
+    whole = [whole_from + timedelta(i) for i in range((as_of - whole_from).days + 1)]
+    if restated:
+        who = stale.select("customer_id").distinct().cache()
+        customers = who.count()
+        rows = _build_full_days(spark, catalog, inp, whole, (restated[0], who))
+        restated_rows = (catalog.read(spark, FEATURES_TABLE).where(F.col("txn_date").isin(*restated))
+                         .join(F.broadcast(who), "customer_id", "left_semi").count())
+        who.unpersist()
+        log.info("%s: restated %s for %d customer(s) late or corrected records reached", FEATURES_TABLE,
+                 ", ".join(map(str, restated)), customers)
+    else:
+        rows = _build_full_days(spark, catalog, inp, whole)
+    if stale is not None:
+        stale.unpersist()
+    return FeatureBuild(whole[0], whole[-1], len(whole), rows, time.monotonic() - started, restated, customers,
+                        restated_rows)
 
 
 def _chunks(days: list[date], size: int) -> list[tuple[date, date]]:
@@ -341,29 +509,39 @@ class FraudScoreResult:
     alerts: int
     model_version: str
     seconds: float
+    features: FeatureBuild | None = None      # the nightly gold.txn_features build before the scoring
 
     def line(self) -> str:
         return (f"{FRAUD_SCORES.name:<24} {self.run_date}: {self.transactions:,} transactions scored, "
                 f"{self.alerts:,} alerts; {FRAUD} v{self.model_version}, {self.seconds:.0f}s")
 
 
-_SCORE_SCHEMA = "txn_id string, fraud_score double, anomaly_score double, supervised_score double"
+_SCORES = ("fraud_score", "anomaly_score", "supervised_score")
+SCORED_COLUMNS = ("txn_id", "txn_date", "customer_id", "account_id", "txn_ts", "amount_cny", "txn_type", "channel",
+                  "reasons")
 
 
 def fraud_scores(features: DataFrame, model: FraudModel, cfg: FraudSettings) -> DataFrame:
-    """Each transaction of `features` (one day) with its scores, its rank in the day, the decision at the
-    budget and the reasons in words (scored on the executors)."""
+    """Each transaction of `features` (one day): SCORED_COLUMNS with its scores, its rank in the day, the decision
+    at the budget and the reasons in words. One pass over the features: the reasons are Spark expressions
+    computed before the executors score, and travel through the scoring with the columns the output keeps."""
+    explained = reasons(features, cfg.reasons, ReasonThresholds(**cfg.reason_thresholds.model_dump()),
+                        feature_params(cfg))
+    # amount_cny is a model feature as well: it comes through once
+    inputs = model_inputs(explained, keep=tuple(c for c in SCORED_COLUMNS if c not in FEATURES))
+    schema = StructType([inputs.schema[c] for c in SCORED_COLUMNS]
+                        + [StructField(c, DoubleType()) for c in _SCORES])
+
     def score(batches):
         for pdf in batches:
             parts = model.parts(pdf)
-            yield pd.DataFrame({"txn_id": pdf["txn_id"], "fraud_score": parts["score"].to_numpy(),
-                                "anomaly_score": parts["anomaly_score"].to_numpy(),
-                                "supervised_score": parts["supervised_score"].to_numpy()})
+            out = pdf[list(SCORED_COLUMNS)].copy()
+            out["fraud_score"] = parts["score"].to_numpy()
+            out["anomaly_score"] = parts["anomaly_score"].to_numpy()
+            out["supervised_score"] = parts["supervised_score"].to_numpy()
+            yield out
 
-    scored = model_inputs(features).mapInPandas(score, _SCORE_SCHEMA)
-    explained = reasons(features, cfg.reasons, ReasonThresholds(**cfg.reason_thresholds.model_dump()),
-                        feature_params(cfg))
-    out = explained.join(scored, "txn_id")
+    out = inputs.mapInPandas(score, schema)
     n = F.count(F.lit(1)).over(Window.partitionBy("txn_date"))
     rank = F.row_number().over(Window.partitionBy("txn_date").orderBy(F.desc("fraud_score"), "txn_id"))
     out = out.select("*", rank.alias("alert_rank"), n.alias("_n"))
@@ -379,7 +557,8 @@ def score_fraud(spark: SparkSession, settings: Settings, *, as_of: date | None =
     catalog = build_catalog(settings)
     as_of = scoring_date(spark, catalog, as_of)
     model, version = champion_model(settings, cfg.model_name)
-    build_txn_features(spark, settings, as_of - timedelta(cfg.restate_days), as_of, catalog=catalog)
+    build = nightly_txn_features(spark, settings, as_of, catalog=catalog)
+    log.info(build.line())
     phase("features")
     feats = catalog.read(spark, FEATURES_TABLE).where(F.col("txn_date") == F.lit(as_of))
     out = fraud_scores(feats, model, cfg).select(
@@ -392,4 +571,5 @@ def score_fraud(spark: SparkSession, settings: Settings, *, as_of: date | None =
     counts = (catalog.read(spark, FRAUD_SCORES.name).where(F.col("run_date") == F.lit(as_of))
               .groupBy("decision").count().collect())
     by = {r["decision"]: r["count"] for r in counts}
-    return FraudScoreResult(as_of, sum(by.values()), by.get("ALERT", 0), version, time.monotonic() - started)
+    return FraudScoreResult(as_of, sum(by.values()), by.get("ALERT", 0), version, time.monotonic() - started,
+                            build)

@@ -338,9 +338,11 @@ def test_several_days_at_once_give_each_day_its_own_features(silver, features):
 
 def test_the_lookback_is_shuffled_once_and_nothing_runs_in_python(silver):
     plan = transaction_features(silver["day"], silver["history"])._jdf.queryExecution().executedPlan().toString()
-    # the lookback once, by customer; the last 7 days once; the scored rows for the join with the lookback, and
-    # the two sides (scored rows only) of the final join
-    assert plan.count("Exchange hashpartitioning(") == 5
+    # the lookback once, by customer; the last 7 days once; the scored rows for the join with the lookback, the
+    # two sides (scored rows only) of the final join, and the scored rows for each customer's first instant (once
+    # per read of the history; it is broadcast, so the history is not shuffled for it)
+    assert plan.count("Exchange hashpartitioning(") == 7
+    assert plan.count("BroadcastHashJoin [customer_id") == 2
     assert plan.count("Exchange hashpartitioning(_h_customer_id") == 1
     # the lookback pairs aggregate in a hash aggregate (an object aggregate, e.g. a median, sorts them)
     assert "ObjectHashAggregate" not in plan and "SortAggregate" not in plan
