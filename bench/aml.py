@@ -117,6 +117,7 @@ def main() -> int:
     m = timed_step()
     run = build_aml_features(spark, settings, [end], catalog=catalog)
     steps["aml_features"] = m.stop()
+    run.build.release()
     feats = catalog.read(spark, "gold.aml_features").where(F.col("as_of_date") == F.lit(end))
     shape = feats.agg(F.max("network_group_size").alias("largest_group"),
                       F.sum((F.col("network_group_size") > 1).cast("int")).alias("grouped"),

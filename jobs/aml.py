@@ -11,8 +11,8 @@ Training. The as-of dates in the last `holdout_days` are the evaluation window; 
 close weeks after the alert, and a label from the future would flatter the model. The Isolation Forest needs no
 labels; the boosting joins only with at least `min_positives` positives. On the evaluation dates the model's
 risk score and the threshold-rules baseline each alert the top `alert_budget` of the customers of a date; the
-run reports recall per typology, precision and alerts per 1,000 customers for both: against the reported cases
-and, on a synthetic bank (`evaluation_truth`), against the injected typologies. `champion` moves only when the
+run reports recall per typology, precision and alerts per 1,000 customers for both: against the investigations
+not dismissed (reported, or still open: the latest weeks have few closed cases yet) and, on a synthetic bank (`evaluation_truth`), against the injected typologies. `champion` moves only when the
 new version has the higher `promotion_metric` on the same evaluation dates.
 
 Scoring. Each customer's rule hits (models.aml.rules), anomaly and supervised parts are blended into the risk
@@ -38,7 +38,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from features.aml import AML_FEATURES, NUMERIC, AmlFeatureBuild, aml_features
-from features.aml.flows import near_threshold, paired, prepared
+from features.aml.flows import near_threshold, paired
 from features.aml.params import LOOKBACK_DAYS, AmlFeatureParams
 from features.conditions import ConditionError
 from jobs.catalog import Catalog
@@ -147,7 +147,11 @@ def build_aml_features(spark: SparkSession, settings: Settings, dates: list[date
     except ValueError as e:
         raise CrmError(f"aml features: {e}") from None
     cond = " OR ".join(f"as_of_date = DATE'{d}'" for d in dates)
-    catalog.replace_where(spark, FEATURES_TABLE, build.features, cond)
+    try:
+        catalog.replace_where(spark, FEATURES_TABLE, build.features, cond)
+    except Exception:
+        build.release()
+        raise
     rows = catalog.read(spark, FEATURES_TABLE).where(F.col("as_of_date").isin(dates)).count()
     run = AmlFeatureRun(dates, rows, time.monotonic() - started, build, inputs)
     log.info(run.line())
@@ -219,10 +223,11 @@ def split_dates(first: date, end: date, cfg: AmlSettings) -> AmlSplit:
 
 
 def case_periods(spark: SparkSession, catalog: Catalog, cfg: AmlSettings) -> pd.DataFrame:
-    """Reported investigations as evaluation cases: the days up to case_lead_days before each opened."""
+    """Investigations not dismissed (reported, or still open: a case takes weeks to close, so the latest window
+    has few reported ones yet) as evaluation cases: the days up to case_lead_days before each opened."""
     if not catalog.exists(spark, CASES):
         return pd.DataFrame(columns=["customer_id", "typology", "period_start", "period_end"])
-    rows = (catalog.read(spark, CASES).where(F.col("outcome") == "REPORTED")
+    rows = (catalog.read(spark, CASES).where(F.col("outcome") != "DISMISSED")
             .select("customer_id", "typology", F.date_sub("opened_date", cfg.case_lead_days).alias("period_start"),
                     F.col("opened_date").alias("period_end"))).toPandas()
     return rows
@@ -337,7 +342,7 @@ def train_aml(spark: SparkSession, settings: Settings) -> AmlTrainResult:
     split = split_dates(first, end, cfg)
     missing = [d for d in split.train_dates + split.eval_dates if d not in _built_dates(spark, catalog)]
     if missing:
-        build_aml_features(spark, settings, missing, catalog=catalog)
+        build_aml_features(spark, settings, missing, catalog=catalog).build.release()
     phase("features")
     feats = catalog.read(spark, FEATURES_TABLE)
     train = _ruled(spark, feats.where(F.col("as_of_date").isin(split.train_dates)), cfg)
@@ -356,7 +361,7 @@ def train_aml(spark: SparkSession, settings: Settings) -> AmlTrainResult:
         raise CrmError(f"aml: no customers to evaluate on {split.eval_dates[0]}..{split.eval_dates[-1]}")
     cases = case_periods(spark, catalog, cfg)
     truth = truth_periods(spark, settings, cfg)
-    labels = "the injected typologies" if truth is not None else "reported cases"
+    labels = "the injected typologies" if truth is not None else "investigations (reported or open)"
     primary = truth if truth is not None else cases
     metrics = evaluate_frame(scored, primary, cfg)
     if truth is not None:
@@ -386,10 +391,10 @@ def train_aml(spark: SparkSession, settings: Settings) -> AmlTrainResult:
                                     aml_example(model), pip_requirements=REQUIREMENTS)
 
         def champion_metric(old: AmlModel) -> float:
-            missing_features = set(old.features) - set(NUMERIC)
-            if missing_features:
-                raise CrmError(f"aml: the champion needs features aml_features no longer has "
-                               f"({', '.join(sorted(missing_features))}); it cannot be compared on this holdout")
+            try:
+                registry.require_features(AML, FEATURES_TABLE, old.features, NUMERIC)
+            except ValueError as e:
+                raise CrmError(str(e)) from None
             return evaluate_frame(_evaluation_frame(holdout, old), primary, cfg)[cfg.promotion_metric]
 
         promotion = registry.promote_on_holdout(tracking, cfg.model_name, version, cfg.promotion_metric,
@@ -415,7 +420,7 @@ def alert_candidates(ruled: DataFrame, parts: DataFrame, cfg: AmlSettings) -> Da
     n = F.count(F.lit(1)).over(Window.partitionBy("as_of_date"))
     rank = F.row_number().over(Window.partitionBy("as_of_date").orderBy(F.desc("risk_score"), "customer_id"))
     x = x.select("*", rank.alias("risk_rank"), n.alias("_n"))
-    x = x.where((F.col("risk_rank") <= F.greatest(F.lit(1), F.ceil(F.col("_n") * cfg.alert_budget)))
+    x = x.where((F.col("risk_rank") <= F.greatest(F.lit(1), F.floor(F.col("_n") * cfg.alert_budget)))
                 & (F.col("risk_score") >= cfg.min_risk_score))
     anomaly = F.array(F.struct(F.lit(ANOMALY).alias("typology"), F.lit(0.0).alias("severity"),
                                F.format_string("no typology rule hit; anomaly percentile %.2f, supervised %s",
@@ -434,10 +439,10 @@ def alert_candidates(ruled: DataFrame, parts: DataFrame, cfg: AmlSettings) -> Da
 def alert_evidence(candidates: DataFrame, txns: DataFrame, cycles: DataFrame, as_of: date,
                    params: AmlFeatureParams, max_evidence: int) -> DataFrame:
     """(customer_id, typology, evidence_txn_ids, evidence_counterparties, cycle_path, window_start, window_end)
-    for the candidates: the transactions behind each typology, largest first. `txns`: silver rows of the 90
-    days with known_date; only the candidates' customers are read."""
+    for the candidates: the transactions behind each typology, largest first. `txns`: `flows.prepared` rows of
+    the 90 days; only the candidates' customers are read."""
     who = F.broadcast(candidates.select("customer_id", "typology", "evidence"))
-    t = paired(prepared(txns).join(F.broadcast(candidates.select("customer_id").distinct()), "customer_id"),
+    t = paired(txns.join(F.broadcast(candidates.select("customer_id").distinct()), "customer_id"),
                F.broadcast(txns.sparkSession.createDataFrame([(as_of,)], "as_of_date date")))
     flow = F.col("txn_type").isin(*params.flow_types)
     under, _, _ = near_threshold(F.col("amount"), F.col("currency"), params)
@@ -562,10 +567,11 @@ def score_aml(spark: SparkSession, settings: Settings, *, as_of: date | None = N
     ruled = _ruled(spark, feats, cfg)
     parts = scored_parts(ruled, model)
     candidates = alert_candidates(ruled, parts, cfg).localCheckpoint()
-    evidence = alert_evidence(candidates, run.inputs.txns, run.build.cycles, as_of, feature_params(cfg),
+    evidence = alert_evidence(candidates, run.build.transactions, run.build.cycles, as_of, feature_params(cfg),
                               cfg.max_evidence)
     publish_alerts(spark, catalog, candidates.join(evidence, ["customer_id", "typology"], "left"), as_of, cfg,
                    version)
+    run.build.release()
     phase("alerts")
     counts = (catalog.read(spark, AML_ALERTS.name).where(F.col("run_date") == F.lit(as_of))
               .groupBy("alert_status").count().collect())

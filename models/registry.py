@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import pickle
 import re
 import tempfile
 from contextlib import contextmanager
@@ -286,3 +287,30 @@ def input_tables(tracking: Tracking, run_id: str) -> dict[str, int | None]:
     with tempfile.TemporaryDirectory() as tmp:
         local = tracking.client().download_artifacts(run_id, "inputs.json", tmp)
         return json.loads(Path(local).read_text())["tables"]
+
+
+class PickledPyfunc(mlflow.pyfunc.PythonModel):
+    """An MLflow pyfunc wrapping a pickled model object (`.model`); subclasses name the artifact and predict."""
+
+    artifact = "model"
+
+    def __init__(self, model: Any = None):
+        self.model = model
+
+    @classmethod
+    def save(cls, model: Any, folder: Path) -> dict[str, str]:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{cls.artifact}.pkl"
+        path.write_bytes(pickle.dumps(model))
+        return {cls.artifact: str(path)}
+
+    def load_context(self, context):
+        self.model = pickle.loads(Path(context.artifacts[self.artifact]).read_bytes())
+
+
+def require_features(family: str, table: str, needed, available) -> None:
+    """ValueError when a champion needs feature columns the table no longer has (it cannot be compared)."""
+    missing = set(needed) - set(available)
+    if missing:
+        raise ValueError(f"{family}: the champion needs features {table} no longer has "
+                         f"({', '.join(sorted(missing))}); it cannot be compared on this holdout")

@@ -120,6 +120,13 @@ _ZERO_IF_MISSING = ("distinct_senders_7d", "new_senders_7d", "distinct_receivers
 class AmlFeatureBuild:
     features: DataFrame   # AML_FEATURES rows
     cycles: DataFrame     # features.aml.cycles.CYCLE_COLUMNS rows behind the cycle counts (evidence)
+    transactions: DataFrame = None   # the window's transactions as `flows.prepared` rows (cached)
+    cached: tuple[DataFrame, ...] = ()
+
+    def release(self) -> None:
+        """Drop the cached inputs (the window's transactions and transfer edges) once the caller is done."""
+        for df in self.cached:
+            df.unpersist()
 
 
 def aml_features(txns: DataFrame, customers: DataFrame, accounts: DataFrame, cases: DataFrame,
@@ -132,9 +139,11 @@ def aml_features(txns: DataFrame, customers: DataFrame, accounts: DataFrame, cas
     - `accounts`: (account_id, customer_id) of the bank's accounts, to follow transfers between them;
     - `cases`: (customer_id, known_date) of the customers with a past case that counts (e.g. reported).
     """
-    t = prepared(txns)
+    # every part reads the window's transactions, and cycles and links the transfer edges: cached once each
+    # (released by AmlFeatureBuild.release) instead of re-reading silver for each
+    t = prepared(txns).persist()
     flows = flow_features(t, as_of_dates, params)
-    edges = transfer_edges(t, accounts, min(params.cycle_min_cny, params.link_min_cny))
+    edges = transfer_edges(t, accounts, min(params.cycle_min_cny, params.link_min_cny)).persist()
     cycles = find_cycles(edges.where(F.col("cny") >= params.cycle_min_cny), params)
     links = attribute_links(shared_attributes(t, customers, as_of_dates, params), params)
     groups = connected_groups(links, params)
@@ -147,4 +156,4 @@ def aml_features(txns: DataFrame, customers: DataFrame, accounts: DataFrame, cas
     out = out.select(*[F.coalesce(F.col(c), F.lit(0)).alias(c) if c in _ZERO_IF_MISSING else F.col(c)
                        for c in out.columns])
     out = out.withColumn("network_group_size", F.coalesce(F.col("network_group_size"), F.lit(1)))
-    return AmlFeatureBuild(conform(out, AML_FEATURES), cycles)
+    return AmlFeatureBuild(conform(out, AML_FEATURES), cycles, t, (t, edges))

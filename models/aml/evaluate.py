@@ -19,7 +19,7 @@ import pandas as pd
 def alerted(scored: pd.DataFrame, score: str, budget: float, min_score: float) -> pd.Series:
     """True for the rows alerted on their as-of date: rank within the day's budget and score >= min_score."""
     n = scored.groupby("as_of_date")["customer_id"].transform("size")
-    cap = np.maximum(1, np.ceil(n * budget))
+    cap = np.maximum(1, np.floor(n * budget))     # at most the budget's share (one alert at the least)
     rank = scored.groupby("as_of_date")[score].rank(method="first", ascending=False)
     return (rank <= cap) & (scored[score] >= min_score)
 

@@ -3,29 +3,15 @@ supervised probability and the blended risk score."""
 
 from __future__ import annotations
 
-import pickle
-from pathlib import Path
-
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
 from models.aml.model import AmlModel
+from models.registry import PickledPyfunc
 
 
-class AmlPyfunc(mlflow.pyfunc.PythonModel):
-    def __init__(self, model: AmlModel | None = None):
-        self.model = model
-
-    @staticmethod
-    def save(model: AmlModel, folder: Path) -> dict[str, str]:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "aml.pkl"
-        path.write_bytes(pickle.dumps(model))
-        return {"aml": str(path)}
-
-    def load_context(self, context):
-        self.model = pickle.loads(Path(context.artifacts["aml"]).read_bytes())
+class AmlPyfunc(PickledPyfunc):
+    artifact = "aml"
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return self.model.parts(model_input)

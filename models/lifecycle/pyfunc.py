@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import pickle
-from pathlib import Path
-
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
 from models.lifecycle.churn import ChurnModel
 from models.lifecycle.clv import ClvModel
+from models.registry import PickledPyfunc
 
 
 class ClvPyfunc(mlflow.pyfunc.PythonModel):
@@ -31,21 +29,14 @@ def clv_example() -> pd.DataFrame:
                          "monetary_value": [250.0, 0.0]})
 
 
-class ChurnPyfunc(mlflow.pyfunc.PythonModel):
+class ChurnPyfunc(PickledPyfunc):
     """Rows of the model's features -> churn_probability and the top drivers ("feature" names, effects)."""
 
+    artifact = "churn"
+
     def __init__(self, model: ChurnModel | None = None, drivers: int = 3):
-        self.model, self.drivers = model, drivers
-
-    @staticmethod
-    def save(model: ChurnModel, folder: Path) -> dict[str, str]:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "churn.pkl"
-        path.write_bytes(pickle.dumps(model))
-        return {"churn": str(path)}
-
-    def load_context(self, context):
-        self.model = pickle.loads(Path(context.artifacts["churn"]).read_bytes())
+        super().__init__(model)
+        self.drivers = drivers
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         drivers = self.model.drivers(model_input, self.drivers)
