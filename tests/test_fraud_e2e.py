@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from jobs.fraud import FEATURES_TABLE, LABELS, TRANSACTIONS, score_fraud, train_fraud
 from jobs.tables import FRAUD_SCORES, build_catalog
 from jobs.tracking import tracking_from_settings
-from tests.conftest import BANK_SETTINGS, settings_for
+from conftest import BANK_SETTINGS, settings_for
 
 pytestmark = pytest.mark.slow
 
