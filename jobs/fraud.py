@@ -477,10 +477,10 @@ def train_fraud(spark: SparkSession, settings: Settings) -> FraudTrainResult:
                                     fraud_example(model), pip_requirements=REQUIREMENTS)
 
         def champion_metric(old: FraudModel) -> float:
-            missing = set(old.features) - set(FEATURES)
-            if missing:
-                raise CrmError(f"fraud: the champion needs features txn_features no longer has "
-                               f"({', '.join(sorted(missing))}); it cannot be compared on this holdout")
+            try:
+                registry.require_features(FRAUD, FEATURES_TABLE, old.features, FEATURES)
+            except ValueError as e:
+                raise CrmError(str(e)) from None
             again = _score_frame(holdout, old, rules).toPandas()
             return evaluate(again["is_fraud"], again["txn_date"], again["score"], again["baseline"],
                             cfg.alert_budget)[cfg.promotion_metric]

@@ -21,6 +21,7 @@ a Nelder-Mead polish if L-BFGS-B stops short); duplicate summary rows are collap
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
 
@@ -33,6 +34,8 @@ __all__ = ["BgNbd", "Fit", "GammaGamma", "discounted_value"]
 
 Floats = NDArray[np.float64]
 M = TypeVar("M")
+
+log = logging.getLogger(__name__)
 
 _LOG_BOUND = 15.0  # parameters are searched in [e^-15, e^15]: wide enough for any time unit, no overflow
 
@@ -92,8 +95,10 @@ def _compress(columns: list[Floats], w: Floats) -> tuple[list[Floats], Floats]:
     return [unique[:, j] for j in range(unique.shape[1])], np.bincount(inverse.ravel(), weights=w[keep])
 
 
-def _maximise(objective: Callable[[Floats], tuple[float, Floats]], start: Floats, what: str) -> Floats:
-    """Minimise a (value, gradient) objective over log-parameters; RuntimeError if neither optimiser converges."""
+def _maximise(objective: Callable[[Floats], tuple[float, Floats]], start: Floats, what: str,
+              limit_ok: Callable[[Floats], bool] | None = None) -> Floats:
+    """Minimise a (value, gradient) objective over log-parameters; RuntimeError if neither optimiser converges,
+    or if it runs to a bound, unless `limit_ok(theta)` says that bound is a well-defined limit of the model."""
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * start.size
     start = np.clip(start, -_LOG_BOUND + 1, _LOG_BOUND - 1)
     res = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds,
@@ -104,14 +109,18 @@ def _maximise(objective: Callable[[Floats], tuple[float, Floats]], start: Floats
                        options={"maxfev": 4000, "xatol": 1e-10, "fatol": 1e-13})
     if not res.success or not np.isfinite(res.fun):
         raise RuntimeError(f"{what} fit did not converge: {res.message}")
-    if np.any(np.abs(res.x) >= _LOG_BOUND - 1e-6):
+    at_bound = np.abs(res.x) >= _LOG_BOUND - 1e-6
+    if np.any(at_bound) and limit_ok is not None and limit_ok(res.x):
+        log.warning("%s fit ran to a parameter bound at a well-defined limit of the model; estimates %s",
+                    what, np.exp(res.x))
+    elif np.any(at_bound):
         raise RuntimeError(f"{what} fit ran to a parameter bound (exp(+-{_LOG_BOUND:g})): the data do not identify "
                            f"the model; estimates {np.exp(res.x)}")
     return res.x
 
 
 def _fit(cls: type[M], terms: Callable[[Any, bool], tuple[Floats, Floats | None]], start: Floats, w: Floats,
-         n: float, what: str) -> Fit[M]:
+         n: float, what: str, limit_ok: Callable[[Floats], bool] | None = None) -> Fit[M]:
     """Maximum likelihood of `cls` over its log-parameters from `start`: `terms(model, grad)` gives each summary
     row's log-likelihood (and, with grad, its gradient in the log-parameters); rows are weighted by `w`."""
     def objective(theta: Floats) -> tuple[float, Floats]:
@@ -121,9 +130,19 @@ def _fit(cls: type[M], terms: Callable[[Any, bool], tuple[Floats, Floats | None]
             return 1e100, np.zeros(len(theta))
         return value, -(g @ w) / n
 
-    theta = _maximise(objective, start, what)
+    theta = _maximise(objective, start, what, limit_ok)
     model = cls(*(float(v) for v in np.exp(theta)))
     return Fit(model, float(w @ terms(model, False)[0]), n)
+
+
+def _spend_without_noise(theta: Floats) -> bool:
+    """Gamma-Gamma with p at its upper bound (and v at its lower one, p x v finite): the purchases show no spend
+    variation beyond each customer's own mean, as in a small or very regular book. The limit is well defined:
+    each customer's expected spend is their own mean, shrunk toward the population's by q alone."""
+    log_p, log_q, log_v = theta
+    hi, lo = log_p >= _LOG_BOUND - 1e-6, log_v <= -_LOG_BOUND + 1e-6
+    q_inside = abs(log_q) < _LOG_BOUND - 1e-6
+    return bool(q_inside and hi and (lo or abs(log_v) < _LOG_BOUND - 1e-6))
 
 
 @dataclass(frozen=True)
@@ -308,7 +327,8 @@ class GammaGamma:
         if start.shape != (3,) or not np.all(np.isfinite(start)):
             raise ValueError("initial must be three positive numbers (p, q, v)")
 
-        return _fit(cls, lambda model, grad: model._loglik_terms(x, m, grad), start, w, n, "Gamma-Gamma")
+        return _fit(cls, lambda model, grad: model._loglik_terms(x, m, grad), start, w, n, "Gamma-Gamma",
+                    _spend_without_noise)
 
     @classmethod
     def fit(cls, frequency: ArrayLike, monetary: ArrayLike, weights: ArrayLike | None = None,
