@@ -261,10 +261,15 @@ def _demo_churn_settings(args, settings: Settings, days: int) -> Settings:
 
 def _demo_aml_settings(args, settings: Settings) -> Settings:
     """The demo bank is synthetic: unless --set says otherwise, AML is also evaluated against the typologies the
-    generator injected (its truth folder), which the pipeline itself never reads."""
-    if settings.models.aml.evaluation_truth or any(o.startswith("models.aml.evaluation_truth") for o in args.overrides):
-        return settings
-    return load_settings(args.env, [*args.overrides, f"models.aml.evaluation_truth={settings.lake.truth}"])
+    generator injected (its truth folder), which the pipeline itself never reads, and trains on six weekly
+    as-of dates (models.aml.training_days 42) to keep the demo short."""
+    extra = []
+    if not (settings.models.aml.evaluation_truth or any(o.startswith("models.aml.evaluation_truth")
+                                                        for o in args.overrides)):
+        extra.append(f"models.aml.evaluation_truth={settings.lake.truth}")
+    if not any(o.startswith("models.aml.training_days") for o in args.overrides):
+        extra.append("models.aml.training_days=42")   # six weekly training dates keep the demo short
+    return load_settings(args.env, [*args.overrides, *extra]) if extra else settings
 
 
 COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "features": cmd_features, "train": cmd_train,
