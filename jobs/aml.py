@@ -127,7 +127,6 @@ class AmlFeatureRun:
     rows: int
     seconds: float
     build: AmlFeatureBuild = field(repr=False)
-    inputs: AmlInputs = field(repr=False)
 
     def line(self) -> str:
         span = f"{self.dates[0]}" if len(self.dates) == 1 else f"{len(self.dates)} dates {self.dates[0]}..{self.dates[-1]}"
@@ -153,7 +152,7 @@ def build_aml_features(spark: SparkSession, settings: Settings, dates: list[date
         build.release()
         raise
     rows = catalog.read(spark, FEATURES_TABLE).where(F.col("as_of_date").isin(dates)).count()
-    run = AmlFeatureRun(dates, rows, time.monotonic() - started, build, inputs)
+    run = AmlFeatureRun(dates, rows, time.monotonic() - started, build)
     log.info(run.line())
     return run
 
@@ -164,7 +163,7 @@ def _built_dates(spark: SparkSession, catalog: Catalog) -> set[date]:
     return {r[0] for r in catalog.read(spark, FEATURES_TABLE).select("as_of_date").distinct().collect()}
 
 
-def _ruled(spark: SparkSession, features: DataFrame, cfg: AmlSettings) -> DataFrame:
+def _ruled(features: DataFrame, cfg: AmlSettings) -> DataFrame:
     rules = typology_rules(cfg)
     try:
         check_rules(features, rules, cfg.baseline)
@@ -176,8 +175,8 @@ def _ruled(spark: SparkSession, features: DataFrame, cfg: AmlSettings) -> DataFr
 _PARTS_SCHEMA = "as_of_date date, customer_id string, anomaly_score double, supervised_score double, risk_score double"
 
 
-def _model_inputs(ruled: DataFrame) -> DataFrame:
-    return ruled.select("as_of_date", "customer_id", *[F.col(c).cast("double") for c in NUMERIC],
+def _model_inputs(ruled: DataFrame, keep: tuple[str, ...] = ()) -> DataFrame:
+    return ruled.select("as_of_date", "customer_id", *keep, *[F.col(c).cast("double") for c in NUMERIC],
                         F.col("rules_score").cast("double"))
 
 
@@ -345,17 +344,17 @@ def train_aml(spark: SparkSession, settings: Settings) -> AmlTrainResult:
         build_aml_features(spark, settings, missing, catalog=catalog).build.release()
     phase("features")
     feats = catalog.read(spark, FEATURES_TABLE)
-    train = _ruled(spark, feats.where(F.col("as_of_date").isin(split.train_dates)), cfg)
+    train = _ruled(feats.where(F.col("as_of_date").isin(split.train_dates)), cfg)
     train = _labelled(spark, catalog, train, cfg, split.cutoff)
-    frame = _model_inputs(train).join(train.select("as_of_date", "customer_id", "is_case"),
-                                      ["as_of_date", "customer_id"]).toPandas()
+    frame = _model_inputs(train, keep=("is_case",)).toPandas()
     params = aml_params(cfg)
     try:
         model = fit_aml(frame, NUMERIC, "is_case", params, cfg.min_positives)
     except ValueError as e:
         raise CrmError(f"aml: {e}") from None
     phase("fit")
-    holdout = _ruled(spark, feats.where(F.col("as_of_date").isin(split.eval_dates)), cfg)
+    # read by the challenger's scoring, the baseline and the champion's: computed once
+    holdout = _ruled(feats.where(F.col("as_of_date").isin(split.eval_dates)), cfg).localCheckpoint()
     scored = _evaluation_frame(holdout, model)
     if scored.empty:
         raise CrmError(f"aml: no customers to evaluate on {split.eval_dates[0]}..{split.eval_dates[-1]}")
@@ -381,9 +380,7 @@ def train_aml(spark: SparkSession, settings: Settings) -> AmlTrainResult:
                         "promotion_metric": cfg.promotion_metric})
         run.log_input_tables({FEATURES_TABLE: catalog.version(spark, FEATURES_TABLE),
                               CASES: catalog.version(spark, CASES) if catalog.exists(spark, CASES) else None})
-        run.log_metrics({k: v for k, v in metrics.items() if not k.startswith("baseline_")})
-        run.log_baseline(BASELINE, {k.removeprefix("baseline_"): v for k, v in metrics.items()
-                                    if k.startswith("baseline_")})
+        run.log_with_baseline(BASELINE, metrics)
         run.log_figure(plot_recall(metrics), "plots/recall_by_typology.png")
         run.log_table(metrics_table(metrics), "metrics_table.json")
         with TemporaryDirectory() as tmp:
@@ -564,7 +561,7 @@ def score_aml(spark: SparkSession, settings: Settings, *, as_of: date | None = N
     run = build_aml_features(spark, settings, [as_of], catalog=catalog)
     phase("features")
     feats = catalog.read(spark, FEATURES_TABLE).where(F.col("as_of_date") == F.lit(as_of))
-    ruled = _ruled(spark, feats, cfg)
+    ruled = _ruled(feats, cfg).localCheckpoint()     # scored, then joined back to the scores
     parts = scored_parts(ruled, model)
     candidates = alert_candidates(ruled, parts, cfg).localCheckpoint()
     evidence = alert_evidence(candidates, run.build.transactions, run.build.cycles, as_of, feature_params(cfg),

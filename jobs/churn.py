@@ -166,10 +166,7 @@ def train_churn(spark: SparkSession, settings: Settings) -> ChurnTrainResult:
                         "training_rows": len(train),
                         "at_risk_rows": rows, "promotion_metric": PROMOTION_METRIC})
         run.log_input_tables({PROFILE: catalog.version(spark, PROFILE)})
-        model_metrics = {k: v for k, v in metrics.items() if not k.startswith("baseline_")}
-        run.log_metrics({**model_metrics, "training_positive_rate": float(train["churned"].mean())})
-        run.log_baseline(BASELINE, {k.removeprefix("baseline_"): v for k, v in metrics.items()
-                                    if k.startswith("baseline_")})
+        run.log_with_baseline(BASELINE, {**metrics, "training_positive_rate": float(train["churned"].mean())})
         run.log_figure(plot_pr_roc(test["churned"], p, baseline), "plots/pr_roc.png")
         run.log_figure(plot_calibration(curve), "plots/calibration.png")
         run.log_table(curve, "calibration_curve.json")

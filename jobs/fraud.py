@@ -460,9 +460,7 @@ def train_fraud(spark: SparkSession, settings: Settings) -> FraudTrainResult:
                         "promotion_metric": cfg.promotion_metric})
         run.log_input_tables({FEATURES_TABLE: catalog.version(spark, FEATURES_TABLE),
                               LABELS: catalog.version(spark, LABELS) if labels is not None else None})
-        run.log_metrics({k: v for k, v in metrics.items() if not k.startswith("baseline_")})
-        run.log_baseline(BASELINE, {k.removeprefix("baseline_"): v for k, v in metrics.items()
-                                    if k.startswith("baseline_")})
+        run.log_with_baseline(BASELINE, metrics)
         curves = {"blend": scored["score"], "anomaly only": scored["anomaly_score"]}
         if supervised:
             curves["supervised only"] = scored["supervised_score"]

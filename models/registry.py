@@ -159,6 +159,12 @@ class TrainingRun:
         self.log_params({"baseline": name})
         self.log_metrics({f"baseline_{k}": v for k, v in metrics.items()})
 
+    def log_with_baseline(self, name: str, metrics: dict[str, float | None]) -> None:
+        """Metrics whose keys start with `baseline_` as the named baseline's, the others as the model's."""
+        self.log_metrics({k: v for k, v in metrics.items() if not k.startswith("baseline_")})
+        self.log_baseline(name, {k.removeprefix("baseline_"): v for k, v in metrics.items()
+                                 if k.startswith("baseline_")})
+
     def log_figure(self, figure, artifact_file: str) -> None:
         import matplotlib.pyplot as plt
 
