@@ -35,12 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pyspark.sql import functions as F  # noqa: E402
 
-from bench.machine import QUIET_WAIT, code_fingerprint, contended, jvm_peak_heap_bytes, progress, report, timed_step  # noqa: E402,E501
+from bench.machine import QUIET_WAIT, code_fingerprint, generate_and_ingest, contended, jvm_peak_heap_bytes, progress, report, timed_step  # noqa: E402,E501
 from jobs.aml import TRANSACTIONS, build_aml_features, score_aml, train_aml  # noqa: E402
 from jobs.config import load_settings  # noqa: E402
 from jobs.features import latest_business_date  # noqa: E402
-from jobs.generate import generate  # noqa: E402
-from jobs.ingest import ingest  # noqa: E402
 from jobs.logs import setup_logging  # noqa: E402
 from jobs.spark import build_session  # noqa: E402
 from jobs.tables import build_catalog  # noqa: E402
@@ -53,15 +51,7 @@ ROOT = Path("/tmp/bench_aml")
 
 
 def prepare(spark, settings, root: Path, customers: int, days: int) -> dict:
-    progress(f"generating {customers:,} customers x {days} days ({', '.join(SOURCES)})")
-    gen = generate(spark, settings, customers=customers, days=days, sources=list(SOURCES))
-    progress(f"generated {sum(gen['rows'].values()):,} landing rows in {gen['seconds']}s; ingesting")
-    m = timed_step()
-    ingest(spark, settings, sources=list(SOURCES))
-    prep = {"customers": customers, "days": days, "generate_s": gen["seconds"], "ingest_s": m.stop()["s"],
-            "prepared_on": date.today().isoformat()}
-    (root / "aml_prepared.json").write_text(json.dumps(prep, indent=2))
-    return prep
+    return generate_and_ingest(spark, settings, root / "aml_prepared.json", customers, days, list(SOURCES))
 
 
 def yardstick(spark, catalog, end: date) -> tuple[dict, int]:

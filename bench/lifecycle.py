@@ -36,12 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pyspark.sql import functions as F  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from bench.machine import (QUIET_WAIT, code_fingerprint, contended, jvm_peak_heap_bytes, progress,  # noqa: E402
+from bench.machine import (QUIET_WAIT, code_fingerprint, generate_and_ingest, contended, jvm_peak_heap_bytes, progress,  # noqa: E402
                            report, reset_jvm_peak, timed_step)
 from jobs.config import load_settings  # noqa: E402
 from jobs.features import PointInTime, latest_business_date  # noqa: E402
-from jobs.generate import generate  # noqa: E402
-from jobs.ingest import ingest  # noqa: E402
 from jobs.lifecycle import clv_scores, holdout_frame, horizon, train_clv  # noqa: E402
 from jobs.logs import setup_logging  # noqa: E402
 from jobs.spark import build_session  # noqa: E402
@@ -57,17 +55,7 @@ ROOT = Path("/tmp/bench_life")
 
 
 def prepare(spark, settings, root: Path, customers: int, days: int) -> dict:
-    progress(f"generating {customers:,} customers x {days} days ({', '.join(SOURCES)})")
-    gen = generate(spark, settings, customers=customers, days=days, sources=list(SOURCES))
-    progress(f"generated {sum(gen['rows'].values()):,} landing rows in {gen['seconds']}s; ingesting")
-    m = timed_step()
-    results = ingest(spark, settings, sources=list(SOURCES))
-    ingest_s = m.stop()["s"]
-    prep = {"customers": customers, "days": days, "landing_rows": gen["rows"], "generate_s": gen["seconds"],
-            "ingest_s": ingest_s, "ingest_rows": sum(r.rows_received for r in results),
-            "end_date": gen["end_date"], "prepared_on": date.today().isoformat()}
-    (root / "prepared.json").write_text(json.dumps(prep, indent=2))
-    return prep
+    return generate_and_ingest(spark, settings, root / "prepared.json", customers, days, list(SOURCES))
 
 
 def main() -> int:

@@ -13,6 +13,23 @@ from pathlib import Path
 QUIET_WAIT = {"s": 0.0}        # --quiet-wait: before each timed step, wait up to this long for a quiet machine
 
 
+def generate_and_ingest(spark, settings, prepared: Path, customers: int, days: int, sources: list[str]) -> dict:
+    """Generates a bank of `customers` x `days` for `sources`, ingests all of it, and records what it took in
+    the JSON file `prepared` (read back by a later run that reuses the lake)."""
+    from jobs.generate import generate
+    from jobs.ingest import ingest
+    progress(f"generating {customers:,} customers x {days} days ({', '.join(sources)})")
+    gen = generate(spark, settings, customers=customers, days=days, sources=list(sources))
+    progress(f"generated {sum(gen['rows'].values()):,} landing rows in {gen['seconds']}s; ingesting")
+    m = timed_step()
+    results = ingest(spark, settings, sources=list(sources))
+    prep = {"customers": customers, "days": days, "landing_rows": gen["rows"], "generate_s": gen["seconds"],
+            "ingest_s": m.stop()["s"], "ingest_rows": sum(r.rows_received for r in results),
+            "end_date": gen["end_date"], "prepared_on": datetime.now().date().isoformat()}
+    prepared.write_text(json.dumps(prep, indent=2, default=str))
+    return prep
+
+
 def progress(msg: str) -> None:
     print(f"[{datetime.now():%H:%M:%S} load {os.getloadavg()[0]:.1f}] {msg}", flush=True)
 

@@ -157,12 +157,6 @@ def build_aml_features(spark: SparkSession, settings: Settings, dates: list[date
     return run
 
 
-def _built_dates(spark: SparkSession, catalog: Catalog) -> set[date]:
-    if not catalog.exists(spark, FEATURES_TABLE):
-        return set()
-    return {r[0] for r in catalog.read(spark, FEATURES_TABLE).select("as_of_date").distinct().collect()}
-
-
 def _ruled(features: DataFrame, cfg: AmlSettings) -> DataFrame:
     rules = typology_rules(cfg)
     try:
@@ -339,7 +333,8 @@ def train_aml(spark: SparkSession, settings: Settings) -> AmlTrainResult:
     if first is None:
         raise CrmError(f"{TRANSACTIONS} is empty; nothing to train AML on")
     split = split_dates(first, end, cfg)
-    missing = [d for d in split.train_dates + split.eval_dates if d not in _built_dates(spark, catalog)]
+    built = catalog.distinct_values(spark, FEATURES_TABLE, "as_of_date")
+    missing = [d for d in split.train_dates + split.eval_dates if d not in built]
     if missing:
         build_aml_features(spark, settings, missing, catalog=catalog).build.release()
     phase("features")

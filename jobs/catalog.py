@@ -87,6 +87,13 @@ class Catalog:
             reader = reader.option("versionAsOf", version)
         return reader.load(self.location(name))
 
+    def distinct_values(self, spark: SparkSession, name: str, column: str) -> set:
+        """The distinct values of one column of a table (empty when the table does not exist yet), e.g. the
+        dates a gold table already holds."""
+        if not self.exists(spark, name):
+            return set()
+        return {r[0] for r in self.read(spark, name).select(column).distinct().collect()}
+
     def delta(self, spark: SparkSession, name: str) -> DeltaTable:
         return DeltaTable.forPath(spark, self.location(name))
 

@@ -335,7 +335,7 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
 def _apply_retention(spark: SparkSession, settings: Settings, catalog: Catalog) -> list[date]:
     """Daily snapshots are kept `daily_snapshot_days`; older ones only on the cadence, up to the retention."""
     f = settings.features
-    kept = [r[0] for r in catalog.read(spark, PROFILE).select("as_of_date").distinct().collect()]
+    kept = sorted(catalog.distinct_values(spark, PROFILE, "as_of_date"))
     if not kept:
         return []
     latest = max(kept)

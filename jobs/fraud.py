@@ -113,12 +113,6 @@ class FeatureBuild:
         return text + f", {self.seconds:.0f}s"
 
 
-def _built_days(spark: SparkSession, catalog: Catalog) -> set[date]:
-    if not catalog.exists(spark, FEATURES_TABLE):
-        return set()
-    return {r[0] for r in catalog.read(spark, FEATURES_TABLE).select("txn_date").distinct().collect()}
-
-
 @dataclass
 class _Inputs:
     """What every feature pass reads, pinned to one version of silver.transactions."""
@@ -195,7 +189,7 @@ def build_txn_features(spark: SparkSession, settings: Settings, start: date, end
     inp = _inputs(spark, catalog, settings.models.fraud)
     days = [start + timedelta(i) for i in range((end - start).days + 1)]
     if only_missing:
-        built = _built_days(spark, catalog)
+        built = catalog.distinct_values(spark, FEATURES_TABLE, "txn_date")
         days = [d for d in days if d not in built]
     rows = _build_full_days(spark, catalog, inp, days)
     return FeatureBuild(days[0] if days else None, days[-1] if days else None, len(days), rows,

@@ -124,7 +124,7 @@ class AmlFeatureBuild:
     cached: tuple[DataFrame, ...] = ()
 
     def release(self) -> None:
-        """Drop the cached inputs (the window's transactions and transfer edges) once the caller is done."""
+        """Drop the cached inputs (the window's transactions, transfer edges and links) once the caller is done."""
         for df in self.cached:
             df.unpersist()
 
@@ -145,7 +145,8 @@ def aml_features(txns: DataFrame, customers: DataFrame, accounts: DataFrame, cas
     flows = flow_features(t, as_of_dates, params)
     edges = transfer_edges(t, accounts, min(params.cycle_min_cny, params.link_min_cny)).persist()
     cycles = find_cycles(edges.where(F.col("cny") >= params.cycle_min_cny), params)
-    links = attribute_links(shared_attributes(t, customers, as_of_dates, params), params)
+    # groups and closeness both walk the attribute links: built once (a self-join over the 90-day window)
+    links = attribute_links(shared_attributes(t, customers, as_of_dates, params), params).persist()
     groups = connected_groups(links, params)
     direct = transfer_links(edges.where(F.col("cny") >= params.link_min_cny), as_of_dates)
     hops = hops_to_cases(links.unionByName(direct).distinct(), cases, as_of_dates, params)
@@ -156,4 +157,4 @@ def aml_features(txns: DataFrame, customers: DataFrame, accounts: DataFrame, cas
     out = out.select(*[F.coalesce(F.col(c), F.lit(0)).alias(c) if c in _ZERO_IF_MISSING else F.col(c)
                        for c in out.columns])
     out = out.withColumn("network_group_size", F.coalesce(F.col("network_group_size"), F.lit(1)))
-    return AmlFeatureBuild(conform(out, AML_FEATURES), cycles, t, (t, edges))
+    return AmlFeatureBuild(conform(out, AML_FEATURES), cycles, t, (t, edges, links))
