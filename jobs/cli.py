@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 
 from jobs.config import ConfigError, Settings, load_settings
 from jobs.errors import CrmError
@@ -78,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     sc = add("score", "score a business date with the family's champion model and write its serving table")
     sc.add_argument("--model", required=True, choices=SCORED, help="model family")
     sc.add_argument("--date", type=_date, help="business date (default: the latest loaded)")
+    tk = add("tasks", "plan every account manager's relationship-maintenance tasks for a date "
+                      "(serving.maintenance_tasks)")
+    tk.add_argument("--date", type=_date, help="business date (default: the latest loaded)")
+    w = add("worklist", "show an account manager's worklist (written by `crm tasks`), or export every worklist")
+    w.add_argument("--manager", help="account manager id (AM0001) or branch pool (BRANCH-B001); without it, "
+                   "the worklists of the date are listed")
+    w.add_argument("--date", type=_date, help="run date (default: the latest planned)")
+    w.add_argument("--csv", help="also write the manager's worklist to this CSV file")
+    w.add_argument("--html", help="also write the manager's worklist to this HTML page")
+    w.add_argument("--export-all", metavar="DIR", help="write every manager's worklist of the date to DIR as "
+                   "worklist_<manager>_<date>.csv and .html")
     add("tables", "list the lake's tables: layer, location, Delta version, rows, last update")
     add("docs", "regenerate docs/ from the code (source contracts)")
     d = add("demo", "generate a small bank and run every step end to end")
@@ -169,6 +180,40 @@ def cmd_score(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_tasks(args, settings: Settings) -> int:
+    from jobs.tasks import build_tasks
+
+    print(build_tasks(_session(settings), settings, as_of=args.date).line())
+    return 0
+
+
+def cmd_worklist(args, settings: Settings) -> int:
+    from pathlib import Path
+
+    from jobs.tables import build_catalog
+    from jobs.worklist import export_all, worklists
+
+    lists = worklists(_session(settings), build_catalog(settings), args.date, args.manager)
+    if args.export_all:
+        paths = export_all(lists, Path(args.export_all))
+        print(f"wrote {len(paths)} files for {len(lists)} worklists to {args.export_all}")
+    if args.manager:
+        w = lists[0]
+        print(w.text())
+        if args.csv:
+            print(f"wrote {w.write_csv(Path(args.csv))}")
+        if args.html:
+            print(f"wrote {w.write_html(Path(args.html))}")
+    elif not args.export_all:
+        if args.csv or args.html:
+            raise CrmError("--csv and --html export one manager's worklist: add --manager (or use --export-all)")
+        print(f"worklists for {lists[0].run_date if lists else '-'} (crm worklist --manager M shows one):")
+        for w in lists:
+            print(f"  {w.manager_id:<14} {len(w.tasks):>3} planned, {w.deferred:>4} rolled over, "
+                  f"{w.suppressed:>4} suppressed")
+    return 0
+
+
 def cmd_tables(args, settings: Settings) -> int:
     from jobs.tables import build_catalog
 
@@ -203,16 +248,19 @@ def cmd_demo(args, settings: Settings) -> int:
     from jobs.fraud import score_fraud, train_fraud
     from jobs.lifecycle import score_lifecycle, train_clv
     from jobs.recommend import score_recommender, train_recommender
+    from jobs.tables import build_catalog
+    from jobs.tasks import build_tasks
+    from jobs.worklist import worklists
 
     started = time.time()
     spark = _session(settings)
-    log.info("demo 1/9: generating a bank")
+    log.info("demo 1/10: generating a bank")
     summary = generate(spark, settings, customers=args.customers, days=args.days)
     _print_generate(summary)
-    log.info("demo 2/9: ingesting landing -> bronze -> silver")
+    log.info("demo 2/10: ingesting landing -> bronze -> silver")
     for r in ingest(spark, settings):
         print(r.line())
-    log.info("demo 3/9: gold features (customer_daily, customer_profile month-ends and the last day)")
+    log.info("demo 3/10: gold features (customer_daily, customer_profile month-ends and the last day)")
     # with the initial-load policy the bulk extract's history is known as it happened, so snapshots start early
     start = (settings.generator.start_date if settings.features.initial_load_known_at_event_time
              else date.fromisoformat(summary["bulk_date"]))
@@ -221,27 +269,34 @@ def cmd_demo(args, settings: Settings) -> int:
     for fold in folds:
         print(fold.line())
     print(build.line())
-    log.info("demo 4/9: training the cross-sell recommender (MLflow)")
+    log.info("demo 4/10: training the cross-sell recommender (MLflow)")
     for line in train_recommender(spark, settings).lines():
         print(line)
-    log.info("demo 5/9: scoring next_best_offer")
+    log.info("demo 5/10: scoring next_best_offer")
     print(score_recommender(spark, settings).line())
-    log.info("demo 6/9: lifetime value and churn (MLflow), lifecycle_scores")
+    log.info("demo 6/10: lifetime value and churn (MLflow), lifecycle_scores")
     for line in train_clv(spark, settings).lines():
         print(line)
     for line in train_churn(spark, _demo_churn_settings(args, settings, summary["days"])).lines():
         print(line)
     print(score_lifecycle(spark, settings).line())
-    log.info("demo 7/9: card fraud: transaction features, models (MLflow), fraud_scores")
+    log.info("demo 7/10: card fraud: transaction features, models (MLflow), fraud_scores")
     for line in train_fraud(spark, settings).lines():
         print(line)
     print(score_fraud(spark, settings).line())
-    log.info("demo 8/9: anti-money laundering: typology features, model (MLflow), aml_alerts")
+    log.info("demo 8/10: anti-money laundering: typology features, model (MLflow), aml_alerts")
     aml_settings = _demo_aml_settings(args, settings)
     for line in train_aml(spark, aml_settings).lines():
         print(line)
     print(score_aml(spark, aml_settings).line())
-    log.info("demo 9/9: tables")
+    log.info("demo 9/10: relationship-maintenance tasks and a worklist")
+    print(build_tasks(spark, _demo_task_settings(args, settings, end)).line())
+    lists = worklists(spark, build_catalog(settings))
+    busiest = max((w for w in lists if not w.manager_id.startswith("BRANCH-")), default=None,
+                  key=lambda w: (len(w.tasks), w.manager_id))
+    if busiest is not None:
+        print(busiest.text())
+    log.info("demo 10/10: tables")
     cmd_tables(args, settings)
     print(f"demo finished in {time.time() - started:.0f}s; lake at {settings.lake_root}")
     return 0
@@ -259,6 +314,19 @@ def _demo_churn_settings(args, settings: Settings, days: int) -> Settings:
     return load_settings(args.env, [*args.overrides, "models.churn.horizon_days=30", "models.churn.dormant_days=30"])
 
 
+def _demo_task_settings(args, settings: Settings, end: date) -> Settings:
+    """Client events are the bank's own calendar (tasks.events, empty by default): unless --set gives some, the
+    demo holds three around its last business date, so invitations show on generated data."""
+    if settings.tasks.events or any(o.startswith("tasks.events") for o in args.overrides):
+        return settings
+    events = [("EV-SALON", "Investment salon", "investment_salon", 12, 21, "[PLATINUM, GOLD]", "[high_net_worth, fund_investor]", 40),
+              ("EV-OUTLOOK", "Market outlook lecture", "market_outlook", 20, 30, "[]", "[]", 60),
+              ("EV-ABROAD", "Overseas study and investment talk", "overseas_study", 9, 14, "[]", "[frequent_traveler, young_family]", 30)]
+    text = ", ".join(f"{{event_id: {i}, name: {n}, kind: {k}, date: '{end + timedelta(days)}', invite_days: {inv}, "
+                     f"tiers: {tiers}, tags: {tags}, capacity: {cap}}}" for i, n, k, days, inv, tiers, tags, cap in events)
+    return load_settings(args.env, [*args.overrides, f"tasks.events=[{text}]"])
+
+
 def _demo_aml_settings(args, settings: Settings) -> Settings:
     """The demo bank is synthetic: unless --set says otherwise, AML is also evaluated against the typologies the
     generator injected (its truth folder), which the pipeline itself never reads, and trains on six weekly
@@ -273,7 +341,7 @@ def _demo_aml_settings(args, settings: Settings) -> Settings:
 
 
 COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "features": cmd_features, "train": cmd_train,
-            "score": cmd_score, "tables": cmd_tables,
+            "score": cmd_score, "tasks": cmd_tasks, "worklist": cmd_worklist, "tables": cmd_tables,
             "docs": cmd_docs, "demo": cmd_demo}
 
 

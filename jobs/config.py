@@ -356,6 +356,120 @@ class ModelsSettings(_Strict):
     aml: AmlSettings
 
 
+class HoldingLines(_Strict):
+    take_profit: float = Field(gt=0)
+    stop_loss: float = Field(gt=0, lt=1)
+
+
+class AfterSalesSettings(_Strict):
+    deposit_maturity_days: int = Field(ge=0)
+    card_due_days: int = Field(ge=0)
+    loan_due_days: int = Field(ge=0)
+    loan_maturity_days: int = Field(ge=0)
+    nav_move_days: int = Field(ge=1)
+    nav_move_band: float = Field(gt=0)
+    dividend_lookback_days: int = Field(ge=0)
+    lines: dict[Literal["R1", "R2", "R3", "R4", "R5"], HoldingLines]
+    customer_lines: dict[str, HoldingLines] = Field(default_factory=dict)
+
+
+class WealthCheckupSettings(_Strict):
+    min_investment_value: float = Field(ge=0)
+    monthly_tiers: list[str] = Field(default_factory=list)
+    drift_share: float = Field(ge=0, le=1)
+    concentration_limit: float = Field(gt=0, le=1)
+    concentration_min_holdings: int = Field(ge=1)
+
+
+class FestivalSettings(_Strict):
+    name: str
+    calendar: Literal["gregorian", "lunar"]
+    month: int = Field(ge=1, le=12)
+    day: int = Field(ge=1, le=31)
+    lead_days: int = Field(ge=0)
+
+
+class CareSettings(_Strict):
+    birthday_lead_days: int = Field(ge=0)
+    anniversary_lead_days: int = Field(ge=0)
+    relationship_milestones: list[int] = Field(default_factory=list)
+    festival_tiers: list[str] = Field(default_factory=list)
+    festivals: list[FestivalSettings] = Field(default_factory=list)
+
+
+class EventSettings(_Strict):
+    event_id: str
+    name: str
+    kind: str
+    date: date
+    invite_days: int = Field(ge=0)
+    tiers: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    city: str | None = None
+    capacity: int = Field(ge=1)
+
+
+class ServiceTaskSettings(_Strict):
+    acknowledge_days: int = Field(ge=0)
+    resolve_days: int = Field(ge=1)
+    resolve_warning_days: int = Field(ge=0)
+    follow_up_days: int = Field(ge=0)
+    follow_up_window_days: int = Field(ge=1)
+    low_satisfaction: int = Field(ge=1, le=5)
+    survey_window_days: int = Field(ge=1)
+
+
+class RetentionSettings(_Strict):
+    churn_probability: float = Field(ge=0, le=1)
+    stages: list[str] = Field(default_factory=list)
+    scores_max_age_days: int = Field(ge=0)
+    offer_min_rank: int = Field(ge=1)
+
+
+class CapacitySettings(_Strict):
+    manager_tasks_per_day: int = Field(ge=1)
+    branch_pool_tasks_per_day: int = Field(ge=1)
+
+
+class SuppressionSettings(_Strict):
+    fraud_hold_days: int = Field(ge=0)
+    complaint_quiet_days: int = Field(ge=0)
+
+
+class TaskTypeSettings(_Strict):
+    family: Literal["after_sales", "wealth_checkup", "care", "events", "service", "retention_growth"]
+    compliance: bool = False
+    marketing: bool = False
+    channel: Literal["PHONE", "MESSAGING", "EMAIL", "VISIT", "BRANCH", "MOBILE_APP"]
+    urgency: float = Field(gt=0)
+    benefit: float = Field(gt=0)
+    template: str
+
+
+class TasksSettings(_Strict):
+    model_name: str
+    history_days: int = Field(ge=1)
+    profile_max_age_days: int = Field(ge=0)
+    after_sales: AfterSalesSettings
+    wealth_checkup: WealthCheckupSettings
+    care: CareSettings
+    events: list[EventSettings] = Field(default_factory=list)
+    service: ServiceTaskSettings
+    retention: RetentionSettings
+    value_weights: dict[str, float]
+    default_value_weight: float = Field(gt=0)
+    urgency_horizon_days: int = Field(ge=1)
+    benefit_amount_scale: float = Field(gt=0)
+    ageing_per_day: float = Field(ge=0)
+    mix: dict[Literal["relationship", "value", "service"], dict[str, float]]
+    contact_gap_days: dict[str, int]
+    default_contact_gap_days: int = Field(ge=0)
+    gap_families: list[str] = Field(default_factory=list)
+    capacity: CapacitySettings
+    suppression: SuppressionSettings
+    types: dict[str, TaskTypeSettings]
+
+
 class GeneratorSettings(_Strict):
     customers: int = Field(gt=0)
     days: int = Field(gt=0)
@@ -395,6 +509,7 @@ class Settings(_Strict):
     ingest: IngestSettings
     features: FeaturesSettings
     models: ModelsSettings
+    tasks: TasksSettings
     generator: GeneratorSettings
     catalog: CatalogSettings
     env: str = "local"

@@ -177,6 +177,53 @@ AML_ALERTS = TableSpec(
 )
 
 
+MAINTENANCE_TASKS = TableSpec(
+    "serving.maintenance_tasks",
+    "Each account manager's relationship-maintenance tasks for a business date: every task the rules raised "
+    "(tasks in conf/), PLANNED on the manager's worklist in priority order, DEFERRED (capacity, one contact a "
+    "day, contact frequency: it rolls over), SUPPRESSED (marketing the customer may not get) or EXPIRED (deferred "
+    "until its window closed). docs/tasks.md explains the rules and the priority formula.",
+    comments={
+        "run_date": "Business date the worklist is for.",
+        "task_id": "Stable task reference: the same customer, task type and trigger give the same id on every "
+                   "run date (reruns and follow-up days update it, never duplicate it).",
+        "manager_id": "The customer's account manager, or BRANCH-<branch_id> (the branch pool) without one.",
+        "manager_kind": "ACCOUNT_MANAGER or BRANCH_POOL.", "branch_id": "Customer's home branch.",
+        "customer_id": "Bank customer number.",
+        "family": "after_sales, wealth_checkup, care, events, service or retention_growth.",
+        "task_type": "Rule that raised the task (tasks.types), e.g. DEPOSIT_MATURITY, BIRTHDAY, COMPLAINT_RESOLVE.",
+        "status": "PLANNED (on the worklist), DEFERRED (rolls over), SUPPRESSED or EXPIRED.",
+        "status_reason": "Why a task is not PLANNED, in words (null when planned).",
+        "worklist_position": "1 = first on the manager's worklist (PLANNED only).",
+        "due_date": "When the task is due (the maturity, the birthday, the service-level deadline...).",
+        "days_to_due": "due_date - run_date (negative: overdue).",
+        "priority": "value_weight x urgency x benefit x mix_weight x (1 + tasks.ageing_per_day x days_waiting).",
+        "value_weight": "Weight of the customer's value tier (tasks.value_weights).",
+        "urgency": "Type urgency, doubled when due today or overdue, up to doubled as the due date nears.",
+        "benefit": "Type benefit x (1 + log10(1 + amount_cny / tasks.benefit_amount_scale)).",
+        "mix_weight": "Weight of the task family for the customer's orientation (tasks.mix).",
+        "days_waiting": "Days since the task was first raised (rolled-over tasks age up).",
+        "first_raised_date": "First run date the task was raised.",
+        "suggested_channel": "How to reach the customer (tasks.types.<type>.channel).",
+        "message": "The task in words, from the type's template and the facts.",
+        "facts": "The facts behind the task, by name (account, amounts, dates, scores), as text.",
+        "trigger_key": "What the task is about within its type (account and due date, complaint and stage, "
+                       "occasion date...).",
+        "amount_cny": "Money at stake, CNY (null: none).",
+        "is_compliance": "A compliance task: first in line, never held back by contact frequency.",
+        "is_marketing": "A marketing task: needs consent, suppressed under an open AML alert, a fraud hold or a "
+                        "complaint's quiet period.",
+        "segment": "Bank segment on the run date.", "value_tier": "Value tier on the run date.",
+        "orientation": "Relationship orientation on the run date (relationship, value or service).",
+        "model_name": "The rule set (tasks.model_name).",
+        "model_version": "Fingerprint of the tasks settings the rows were planned with.",
+        "planned_at": "When the row was written.",
+    },
+    properties={"delta.enableChangeDataFeed": "true"},
+    partition_by=("run_date",),
+)
+
+
 def bronze_spec(c: SourceContract) -> TableSpec:
     comments = {col.name: f"As received (string). {col.description}" for col in c.columns}
     comments.update(INGEST_METADATA)
@@ -247,6 +294,7 @@ def build_catalog(settings: Settings) -> Catalog:
     catalog.register(LIFECYCLE_SCORES)
     catalog.register(FRAUD_SCORES)
     catalog.register(AML_ALERTS)
+    catalog.register(MAINTENANCE_TASKS)
     catalog.register(QUARANTINE)
     catalog.register(INGEST_LOG)
     return catalog

@@ -1,0 +1,1 @@
+"""Relationship-maintenance engine: task rules, priority, capacity and suppression behind serving.maintenance_tasks."""
