@@ -476,7 +476,7 @@ def alert_evidence(candidates: DataFrame, txns: DataFrame, cycles: DataFrame, as
     return agg.join(paths, ["customer_id", "typology"], "left")
 
 
-def _previous_alerts(spark: SparkSession, catalog: Catalog, as_of: date, cfg: AmlSettings) -> DataFrame | None:
+def open_alerts_before(spark: SparkSession, catalog: Catalog, as_of: date, cfg: AmlSettings) -> DataFrame | None:
     """The open alert, if any, of each (customer, typology) before `as_of`."""
     if not catalog.exists(spark, AML_ALERTS.name):
         return None
@@ -515,7 +515,7 @@ def publish_alerts(spark: SparkSession, catalog: Catalog, alerts: DataFrame, as_
                    version: str) -> None:
     """serving.aml_alerts for `as_of`: the candidates with their evidence, their ids decided against the open
     alerts before the date (its slice replaced, so a rerun gives the same rows)."""
-    alerts = with_alert_ids(alerts, _previous_alerts(spark, catalog, as_of, cfg), as_of)
+    alerts = with_alert_ids(alerts, open_alerts_before(spark, catalog, as_of, cfg), as_of)
     empty = F.array().cast("array<string>")
     out = alerts.select(
         F.lit(as_of).alias("run_date"), "alert_id", "customer_id", "typology", "alert_status", "opened_date",

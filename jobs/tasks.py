@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from features.profile.holdings import open_accounts
-from jobs.aml import _previous_alerts as open_aml_alerts
+from jobs.aml import open_alerts_before
 from jobs.catalog import Catalog
 from jobs.config import Settings
 from jobs.errors import CrmError
@@ -94,7 +94,7 @@ def _suppressions(spark: SparkSession, settings: Settings, catalog: Catalog, int
         (raised > F.lit(as_of - timedelta(s.complaint_quiet_days)))
         | F.col("resolved_ts").isNull() | (F.to_date("resolved_ts") > F.lit(as_of))))
     out = complaints.select("customer_id", F.lit("complaint quiet period").alias("reason"))
-    alerts = open_aml_alerts(spark, catalog, as_of + timedelta(1), settings.models.aml)
+    alerts = open_alerts_before(spark, catalog, as_of + timedelta(1), settings.models.aml)   # open at the end of D
     if alerts is None:
         absent.append(AML_ALERTS.name)
     else:
