@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import date
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from jobs.config import Settings
@@ -93,6 +95,19 @@ class Catalog:
         if not self.exists(spark, name):
             return set()
         return {r[0] for r in self.read(spark, name).select(column).distinct().collect()}
+
+    def latest_date(self, spark: SparkSession, name: str, column: str, before: date | None = None,
+                    on_or_before: date | None = None) -> date | None:
+        """The latest value of a date column (a table's newest slice), optionally only among those before
+        `before` or on or before `on_or_before`; None when the table or such a slice does not exist."""
+        if not self.exists(spark, name):
+            return None
+        t = self.read(spark, name)
+        if before is not None:
+            t = t.where(F.col(column) < F.lit(before))
+        if on_or_before is not None:
+            t = t.where(F.col(column) <= F.lit(on_or_before))
+        return t.agg(F.max(column)).first()[0]
 
     def delta(self, spark: SparkSession, name: str) -> DeltaTable:
         return DeltaTable.forPath(spark, self.location(name))

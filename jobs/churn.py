@@ -123,7 +123,7 @@ def train_churn(spark: SparkSession, settings: Settings) -> ChurnTrainResult:
     if not catalog.exists(spark, PROFILE):
         raise CrmError(f"churn trains on {PROFILE}; run `crm features` first")
     profile = catalog.read(spark, PROFILE)
-    snapshots = sorted(r[0] for r in profile.select("as_of_date").distinct().collect())
+    snapshots = sorted(catalog.distinct_values(spark, PROFILE, "as_of_date"))
     split = split_dates(snapshots, cfg)
     features = feature_columns(profile)
     # Balances before the accounts' first extract stand for the initial load's state (bulk loads carry each

@@ -213,10 +213,7 @@ def _read_or_empty(spark: SparkSession, catalog: Catalog, name: str) -> DataFram
 
 def previous_snapshot(spark: SparkSession, catalog: Catalog, before: date) -> tuple[DataFrame | None, date | None]:
     """The latest profile snapshot before `before` (the base its historical value is carried from)."""
-    if not catalog.exists(spark, PROFILE):
-        return None, None
-    latest = (catalog.read(spark, PROFILE).where(F.col("as_of_date") < F.lit(before))
-              .agg(F.max("as_of_date")).first()[0])
+    latest = catalog.latest_date(spark, PROFILE, "as_of_date", before=before)
     if latest is None:
         return None, None
     return catalog.read(spark, PROFILE).where(F.col("as_of_date") == F.lit(latest)), latest

@@ -276,11 +276,8 @@ def _champion(tracking, model_name: str, family: str):
 
 def _previous_scores(spark: SparkSession, catalog: Catalog, before: date) -> DataFrame | None:
     """The latest lifecycle scores before `before` (the previous night's run), or None."""
-    if not catalog.exists(spark, SCORES):
-        return None
-    earlier = catalog.read(spark, SCORES).where(F.col("run_date") < F.lit(before))
-    last = earlier.agg(F.max("run_date")).first()[0]
-    return None if last is None else earlier.where(F.col("run_date") == F.lit(last))
+    last = catalog.latest_date(spark, SCORES, "run_date", before=before)
+    return None if last is None else catalog.read(spark, SCORES).where(F.col("run_date") == F.lit(last))
 
 
 def score_lifecycle(spark: SparkSession, settings: Settings, *, as_of: date | None = None) -> LifecycleScoreResult:

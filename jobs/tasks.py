@@ -23,11 +23,11 @@ from jobs.aml import open_alerts_before
 from jobs.catalog import Catalog
 from jobs.config import Settings
 from jobs.errors import CrmError
-from jobs.features import PROFILE, PointInTime, scoring_date
+from jobs.features import PROFILE, TAGS, PointInTime, scoring_date
 from jobs.logs import Phases
 from jobs.tables import (AML_ALERTS, FRAUD_SCORES, LIFECYCLE_SCORES, MAINTENANCE_TASKS, NEXT_BEST_OFFER,
                          build_catalog)
-from models.maintenance.after_sales import after_sales
+from models.maintenance.after_sales import NAV_MAX_AGE_DAYS, after_sales
 from models.maintenance.care import care
 from models.maintenance.events import event_invitations
 from models.maintenance.plan import (PLANNED, check_templates, expired, history_window, planned, prioritised,
@@ -37,7 +37,6 @@ from models.maintenance.service import service
 from models.maintenance.wealth_checkup import wealth_checkup
 
 log = logging.getLogger(__name__)
-TAGS = "gold.customer_tags"
 TABLE = MAINTENANCE_TASKS.name
 CONTEXT = ("customer_id", "account_manager_id", "branch_id", "segment", "value_tier", "orientation",
            "marketing_consent")
@@ -67,9 +66,7 @@ class TasksRun:
 
 def _latest_on_or_before(spark: SparkSession, catalog: Catalog, name: str, column: str, as_of: date,
                          max_age_days: int) -> date | None:
-    if not catalog.exists(spark, name):
-        return None
-    d = catalog.read(spark, name).where(F.col(column) <= F.lit(as_of)).agg(F.max(column)).first()[0]
+    d = catalog.latest_date(spark, name, column, on_or_before=as_of)
     return d if d is not None and (as_of - d).days <= max_age_days else None
 
 
@@ -125,10 +122,14 @@ def candidate_tasks(spark: SparkSession, settings: Settings, catalog: Catalog, a
     customers = pit.known("customers", [as_of]).where(F.col("status") == "ACTIVE")
     products = catalog.read(spark, "silver.products").select("product_id", "product_name", "category", "risk_level")
     accounts = open_accounts(pit.known("accounts", [as_of])).join(products, "product_id")
+    # the rules look back at most NAV_MAX_AGE_DAYS before the longest of their own NAV windows
+    a = cfg.after_sales
+    nav_from = as_of - timedelta(NAV_MAX_AGE_DAYS + max(a.nav_move_days, a.dividend_lookback_days))
     nav = pit.arrived("silver.nav_prices", "nav_date").where(
-        (F.col("_extract_date") <= F.lit(as_of)) & (F.col("nav_date") <= F.lit(as_of)))
+        (F.col("_extract_date") <= F.lit(as_of)) & F.col("nav_date").between(nav_from, as_of))
+    # a complaint can stay open for years: the service rules and suppression read the whole history, once
     interactions = pit.arrived("silver.interactions", "interaction_ts").where(
-        (F.col("_extract_date") <= F.lit(as_of)) & (F.to_date("interaction_ts") <= F.lit(as_of)))
+        (F.col("_extract_date") <= F.lit(as_of)) & (F.to_date("interaction_ts") <= F.lit(as_of))).persist()
     tags = catalog.read(spark, TAGS).where(F.col("as_of_date") == F.lit(profile_date))
 
     out = after_sales(accounts, nav, as_of, cfg.after_sales)
@@ -179,16 +180,21 @@ def build_tasks(spark: SparkSession, settings: Settings, as_of: date | None = No
     catalog.replace_where(spark, TABLE, rows, f"run_date = DATE'{as_of}'")
     phase("plan and write")
 
-    written = catalog.read(spark, TABLE).where(F.col("run_date") == F.lit(as_of)).persist()
-    by_status = {r[0]: r[1] for r in written.groupBy("status").count().collect()}
-    on_list = written.where(F.col("status") == PLANNED)
-    by_family = {r[0]: r[1] for r in on_list.groupBy("family").count().collect()}
-    per_manager = on_list.groupBy("manager_id").count().agg(F.count(F.lit(1)), F.max("count")).first()
-    written.unpersist()
-    profile.unpersist()
-    if history is not None:
-        history.unpersist()
-    run = TasksRun(as_of, profile_date, sum(by_status.values()), by_status, by_family, per_manager[0] or 0,
-                   per_manager[1] or 0, absent, time.monotonic() - started)
+    # one small aggregate of the written slice (a row per manager, status and family) answers the summary
+    counts = (catalog.read(spark, TABLE).where(F.col("run_date") == F.lit(as_of))
+              .groupBy("manager_id", "status", "family").count().collect())
+    by_status: dict[str, int] = {}
+    by_family: dict[str, int] = {}
+    per_manager: dict[str, int] = {}
+    for r in counts:
+        by_status[r["status"]] = by_status.get(r["status"], 0) + r["count"]
+        if r["status"] == PLANNED:
+            by_family[r["family"]] = by_family.get(r["family"], 0) + r["count"]
+            per_manager[r["manager_id"]] = per_manager.get(r["manager_id"], 0) + r["count"]
+    for df in (profile, interactions, history):
+        if df is not None:
+            df.unpersist()
+    run = TasksRun(as_of, profile_date, sum(by_status.values()), by_status, by_family, len(per_manager),
+                   max(per_manager.values(), default=0), absent, time.monotonic() - started)
     log.info(run.line())
     return run

@@ -83,28 +83,21 @@ Highlighted rows are compliance tasks.</p>
         return path
 
 
-def _tasks(spark: SparkSession, catalog: Catalog, as_of: date | None):
-    if not catalog.exists(spark, MAINTENANCE_TASKS.name):
-        raise CrmError("no maintenance tasks yet; run `crm tasks` first")
-    t = catalog.read(spark, MAINTENANCE_TASKS.name)
-    if as_of is None:
-        as_of = t.agg(F.max("run_date")).first()[0]
-    day = t.where(F.col("run_date") == F.lit(as_of))
-    if as_of is None or day.isEmpty():
-        raise CrmError(f"no maintenance tasks for {as_of}; run `crm tasks --date {as_of}` first")
-    return as_of, day
-
-
 def worklists(spark: SparkSession, catalog: Catalog, as_of: date | None = None,
               manager: str | None = None) -> list[Worklist]:
     """The worklists of `as_of` (default: the latest run), of one manager or of all."""
-    as_of, day = _tasks(spark, catalog, as_of)
+    name = MAINTENANCE_TASKS.name
+    as_of = as_of or catalog.latest_date(spark, name, "run_date")
+    if as_of is None or not catalog.exists(spark, name):
+        raise CrmError("no maintenance tasks yet; run `crm tasks` first")
+    day = catalog.read(spark, name).where(F.col("run_date") == F.lit(as_of))
     if manager is not None:
         day = day.where(F.col("manager_id") == manager)
     counts = {(r["manager_id"], r["status"]): r["count"] for r in day.groupBy("manager_id", "status").count().collect()}
     managers = sorted({m for m, _ in counts})
-    if manager is not None and manager not in managers:
-        raise CrmError(f"manager {manager} has no tasks on {as_of}")
+    if not managers:
+        raise CrmError(f"no maintenance tasks for {as_of}" + (f" of manager {manager}" if manager else "")
+                       + f"; run `crm tasks --date {as_of}` first")
     planned = day.where(F.col("status") == "PLANNED").select("manager_id", *COLUMNS).orderBy(
         "manager_id", "worklist_position").collect()
     by_manager: dict[str, list[dict]] = {m: [] for m in managers}

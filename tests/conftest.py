@@ -7,23 +7,25 @@ import pytest
 from jobs.config import load_settings
 
 
+def local_overrides(root, *overrides: str) -> list[str]:
+    """The `--set` overrides behind `settings_for` (for a test that drives the `crm` command line)."""
+    return [
+        f"lake.root={root}/lake",
+        f"lake.landing={root}/landing",
+        f"lake.truth={root}/truth",
+        f"lake.local_data={root}/local",
+        "spark.shuffle_partitions=2",
+        "spark.driver_memory=4g",
+        "spark.show_progress=false",
+        # The Delta jars cache is shared across runs so tests start offline after the first run.
+        "spark.jars_cache=.local/jars",
+        *overrides,
+    ]
+
+
 def settings_for(root, *overrides: str):
     """The embedded default with its lake, landing, truth and local state under `root`, sized for tests."""
-    return load_settings(
-        "local",
-        [
-            f"lake.root={root}/lake",
-            f"lake.landing={root}/landing",
-            f"lake.truth={root}/truth",
-            f"lake.local_data={root}/local",
-            "spark.shuffle_partitions=2",
-            "spark.driver_memory=4g",
-            "spark.show_progress=false",
-            # The Delta jars cache is shared across runs so tests start offline after the first run.
-            "spark.jars_cache=.local/jars",
-            *overrides,
-        ],
-    )
+    return load_settings("local", local_overrides(root, *overrides))
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,8 @@ CONTEXT = ("customer_id string, account_manager_id string, branch_id string, seg
 
 
 @pytest.fixture(scope="module")
-def cfg():
-    return settings_for("/tmp/unused", "tasks.capacity.manager_tasks_per_day=2").tasks
+def cfg(tmp_path_factory):
+    return settings_for(tmp_path_factory.mktemp("plan"), "tasks.capacity.manager_tasks_per_day=2").tasks
 
 
 def _cands(spark, rows):

@@ -11,6 +11,7 @@ from models.maintenance.after_sales import after_sales
 from models.maintenance.events import event_invitations
 from models.maintenance.service import service
 from models.maintenance.wealth_checkup import period, wealth_checkup
+from tests.conftest import settings_for
 
 D = date(2026, 4, 10)
 ACCOUNTS = ("account_id string, customer_id string, product_id string, product_name string, category string, "
@@ -83,9 +84,8 @@ def test_holding_returns(spark, cfg):
     assert fired[("DIVIDEND_PAID", "C2")]["facts"]["dividend"] == "20"          # 1,000 units x 0.02
 
 
-def test_customer_lines_override_risk_level(spark, test_settings):
-    from tests.conftest import settings_for
-    s = settings_for("/tmp/unused", "tasks.after_sales.customer_lines={C3: {take_profit: 0.02, stop_loss: 0.5}}")
+def test_customer_lines_override_risk_level(spark, tmp_path):
+    s = settings_for(tmp_path, "tasks.after_sales.customer_lines={C3: {take_profit: 0.02, stop_loss: 0.5}}")
     acc = [("A3", "C3", "F3", "Cash fund", "FUND", "R1", "CNY", None, 0.0, None, None, "ACTIVE", 1000.0, 1000.0)]
     nav = [("F3", D, 1.03, None)]
     out = after_sales(spark.createDataFrame(acc, ACCOUNTS),
@@ -160,9 +160,8 @@ def test_complaint_service_clock(spark, cfg):
     assert resolve["C1"]["due_date"] == date(2026, 4, 16) and resolve["C1"]["facts"]["complaint_category"] == "FEES"
 
 
-def test_event_invitations(spark, test_settings):
-    from tests.conftest import settings_for
-    s = settings_for("/tmp/unused", "tasks.events=[{event_id: E1, name: Salon, kind: investment_salon, "
+def test_event_invitations(spark, tmp_path):
+    s = settings_for(tmp_path, "tasks.events=[{event_id: E1, name: Salon, kind: investment_salon, "
                                     "date: '2026-04-20', invite_days: 10, tiers: [GOLD], tags: [fund_investor], "
                                     "capacity: 2}, {event_id: E2, name: Talk, kind: lecture, date: '2026-05-30', "
                                     "invite_days: 5, capacity: 10}]")

@@ -15,7 +15,7 @@ from jobs.features import PROFILE, run_features
 from jobs.tables import MAINTENANCE_TASKS, build_catalog
 from jobs.tasks import build_tasks
 from jobs.worklist import worklists
-from tests.conftest import BANK_SETTINGS, settings_for
+from tests.conftest import BANK_SETTINGS, local_overrides, settings_for
 
 pytestmark = pytest.mark.slow
 FAMILIES = {"after_sales", "wealth_checkup", "care", "events", "service"}
@@ -104,7 +104,7 @@ def test_worklist_terminal_csv_and_html(spark, runs, tmp_path, capsys):
     assert 0 < len(w.tasks) <= 8 and [t["worklist_position"] for t in w.tasks] == list(range(1, len(w.tasks) + 1))
     args = ["worklist", "--manager", w.manager_id, "--date", str(end), "--csv", str(tmp_path / "w.csv"),
             "--html", str(tmp_path / "w.html")]
-    for o in settings_overrides(root, end):
+    for o in local_overrides(root, *_overrides(root, end)):
         args += ["--set", o]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -115,8 +115,3 @@ def test_worklist_terminal_csv_and_html(spark, runs, tmp_path, capsys):
     page = (tmp_path / "w.html").read_text()
     assert page.count("<tr") == len(w.tasks) + 1 and w.manager_id in page
 
-
-def settings_overrides(root, end: date) -> list[str]:
-    return [f"lake.root={root}/lake", f"lake.landing={root}/landing", f"lake.truth={root}/truth",
-            f"lake.local_data={root}/local", "spark.shuffle_partitions=2", "spark.show_progress=false",
-            "spark.jars_cache=.local/jars", *_overrides(root, end)]

@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from features.reference import to_cny
-from models.maintenance.candidates import candidates, money, share, within
+from models.maintenance.candidates import candidates, lookup, money, share
 
 LOANS = ("PERSONAL_LOAN", "MORTGAGE", "SME_LOAN", "TRADE_FINANCE")
 NAV_MAX_AGE_DAYS = 31   # as the profile values holdings: an older NAV says nothing about today
@@ -34,7 +34,7 @@ def _account_facts(amount_col: str = "balance") -> dict:
 
 def deposit_maturity(accounts: DataFrame, as_of: date, cfg) -> DataFrame:
     d = accounts.where((F.col("category") == "TIME_DEPOSIT")
-                       & within(F.col("maturity_date"), as_of, as_of + timedelta(cfg.deposit_maturity_days)))
+                       & F.col("maturity_date").between(as_of, as_of + timedelta(cfg.deposit_maturity_days)))
     return candidates(d, "DEPOSIT_MATURITY", ["account_id", F.col("maturity_date").cast("string")],
                       F.col("maturity_date"), to_cny(F.col("balance"), F.col("currency")),
                       {**_account_facts(), "maturity_date": F.col("maturity_date")})
@@ -43,7 +43,7 @@ def deposit_maturity(accounts: DataFrame, as_of: date, cfg) -> DataFrame:
 def _due(accounts: DataFrame, categories, days: int, as_of: date) -> DataFrame:
     return accounts.where(F.col("category").isin(*categories) & (F.col("due_amount") > 0)
                           & (F.col("status") != "OVERDUE")
-                          & within(F.col("next_due_date"), as_of, as_of + timedelta(days)))
+                          & F.col("next_due_date").between(as_of, as_of + timedelta(days)))
 
 
 def card_repayment_due(accounts: DataFrame, as_of: date, cfg) -> DataFrame:
@@ -62,7 +62,7 @@ def loan_instalment_due(accounts: DataFrame, as_of: date, cfg) -> DataFrame:
 
 def loan_maturity(accounts: DataFrame, as_of: date, cfg) -> DataFrame:
     d = accounts.where(F.col("category").isin(*LOANS)
-                       & within(F.col("maturity_date"), as_of, as_of + timedelta(cfg.loan_maturity_days)))
+                       & F.col("maturity_date").between(as_of, as_of + timedelta(cfg.loan_maturity_days)))
     return candidates(d, "LOAN_MATURITY", ["account_id", F.col("maturity_date").cast("string")],
                       F.col("maturity_date"), to_cny(F.col("balance"), F.col("currency")),
                       {**_account_facts(), "maturity_date": F.col("maturity_date")})
@@ -80,7 +80,7 @@ def loan_overdue(accounts: DataFrame, as_of: date, cfg) -> DataFrame:
 def _latest_nav(nav: DataFrame, on: date) -> DataFrame:
     """(product_id, nav_date, nav) of the latest NAV on or before `on`, at most NAV_MAX_AGE_DAYS old."""
     w = Window.partitionBy("product_id").orderBy(F.desc("nav_date"))
-    recent = nav.where(within(F.col("nav_date"), on - timedelta(NAV_MAX_AGE_DAYS), on))
+    recent = nav.where(F.col("nav_date").between(on - timedelta(NAV_MAX_AGE_DAYS), on))
     return recent.withColumn("_k", F.row_number().over(w)).where("_k = 1").select("product_id", "nav_date", "nav")
 
 
@@ -105,7 +105,7 @@ def holding_returns(accounts: DataFrame, nav: DataFrame, as_of: date, cfg) -> Da
                            "nav_move_days": F.lit(str(cfg.nav_move_days))})
 
     paid = (held.join(nav.where((F.col("dividend_per_unit") > 0)
-                                & within(F.col("nav_date"), as_of - timedelta(cfg.dividend_lookback_days), as_of))
+                                & F.col("nav_date").between(as_of - timedelta(cfg.dividend_lookback_days), as_of))
                       .select("product_id", "nav_date", "dividend_per_unit"), "product_id")
             .withColumn("_dividend_cny", to_cny(F.col("units") * F.col("dividend_per_unit"), F.col("currency"))))
     dividend = candidates(paid, "DIVIDEND_PAID", ["account_id", F.col("nav_date").cast("string")], F.lit(as_of),
@@ -130,13 +130,8 @@ def holding_returns(accounts: DataFrame, nav: DataFrame, as_of: date, cfg) -> Da
 def _lines(valued: DataFrame, cfg) -> DataFrame:
     """Each holding's take-profit and stop-loss lines: the customer's own (customer_lines), else its risk level's."""
     def pick(field: str):
-        by_level = F.create_map(*[x for lvl, ln in cfg.lines.items() for x in (F.lit(lvl), F.lit(getattr(ln, field)))])
-        value = F.try_element_at(by_level, F.col("risk_level"))
-        if cfg.customer_lines:
-            own = F.create_map(*[x for c, ln in cfg.customer_lines.items()
-                                 for x in (F.lit(c), F.lit(getattr(ln, field)))])
-            value = F.coalesce(F.try_element_at(own, F.col("customer_id")), value)
-        return value
+        own = lookup({c: getattr(ln, field) for c, ln in cfg.customer_lines.items()}, F.col("customer_id"))
+        return F.coalesce(own, lookup({lvl: getattr(ln, field) for lvl, ln in cfg.lines.items()}, F.col("risk_level")))
     return valued.where(F.col("_return").isNotNull()).withColumn("_take_profit", pick("take_profit")).withColumn(
         "_stop_loss", pick("stop_loss"))
 

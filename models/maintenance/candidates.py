@@ -9,8 +9,6 @@ it is due, so a rerun or the next morning updates it rather than adding another.
 
 from __future__ import annotations
 
-from datetime import date
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -47,8 +45,12 @@ def share(c: Column) -> Column:
     return F.concat(F.when(c < 0, F.lit("-")).otherwise(F.lit("+")), pct, F.lit("%"))
 
 
-def within(c: Column, start: date, end: date) -> Column:
-    return (c >= F.lit(start)) & (c <= F.lit(end))
+def lookup(values: dict, key: Column, default=None) -> Column:
+    """`values[key]` for a column of keys, from a literal map (a setting by tier, by risk level...); `default`
+    for a key the map lacks."""
+    value = F.try_element_at(F.create_map(*[x for k, v in values.items() for x in (F.lit(k), F.lit(v))]), key) \
+        if values else F.lit(None)
+    return value if default is None else F.coalesce(value, F.lit(default))
 
 
 def pct(c: Column) -> Column:

@@ -15,7 +15,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from models.maintenance.calendar import Festival, upcoming
-from models.maintenance.candidates import candidates, empty, within
+from models.maintenance.candidates import candidates, empty
 
 
 def _on_year(d: Column, year: Column) -> Column:
@@ -35,7 +35,7 @@ def _occasion(customers: DataFrame, column: str, as_of: date, lead_days: int) ->
     return (customers.where(F.col(column).isNotNull())
             .withColumn("_on", next_occurrence(F.col(column), as_of))
             .withColumn("_years", F.year("_on") - F.year(column))
-            .where(within(F.col("_on"), as_of, as_of + timedelta(lead_days)) & (F.col("_years") >= 1)))
+            .where(F.col("_on").between(as_of, as_of + timedelta(lead_days)) & (F.col("_years") >= 1)))
 
 
 def anniversaries(customers: DataFrame, as_of: date, cfg) -> DataFrame:

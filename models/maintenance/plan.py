@@ -32,6 +32,8 @@ from datetime import date, timedelta
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from models.maintenance.candidates import lookup
+
 PLANNED, DEFERRED, SUPPRESSED, EXPIRED = "PLANNED", "DEFERRED", "SUPPRESSED", "EXPIRED"
 BRANCH_POOL = "BRANCH_POOL"
 TASK_COLUMNS = (
@@ -85,26 +87,20 @@ def message(types: dict) -> Column:
     return out
 
 
-def _lookup(values: dict, key: Column, default) -> Column:
-    m = F.create_map(*[x for k, v in values.items() for x in (F.lit(k), F.lit(v))]) if values else None
-    return F.coalesce(F.try_element_at(m, key), F.lit(default)) if m is not None else F.lit(default)
-
-
 def _typed(cands: DataFrame, types: dict) -> DataFrame:
     t = F.col("task_type")
     return cands.select(
-        "*", _lookup({k: v.family for k, v in types.items()}, t, None).alias("family"),
-        _lookup({k: v.compliance for k, v in types.items()}, t, False).alias("is_compliance"),
-        _lookup({k: v.marketing for k, v in types.items()}, t, False).alias("is_marketing"),
-        _lookup({k: v.channel for k, v in types.items()}, t, None).alias("suggested_channel"),
-        _lookup({k: v.urgency for k, v in types.items()}, t, 1.0).alias("_urgency_base"),
-        _lookup({k: v.benefit for k, v in types.items()}, t, 1.0).alias("_benefit_base"))
+        "*", lookup({k: v.family for k, v in types.items()}, t, None).alias("family"),
+        lookup({k: v.compliance for k, v in types.items()}, t, False).alias("is_compliance"),
+        lookup({k: v.marketing for k, v in types.items()}, t, False).alias("is_marketing"),
+        lookup({k: v.channel for k, v in types.items()}, t, None).alias("suggested_channel"),
+        lookup({k: v.urgency for k, v in types.items()}, t, 1.0).alias("_urgency_base"),
+        lookup({k: v.benefit for k, v in types.items()}, t, 1.0).alias("_benefit_base"))
 
 
 def _mix(cfg) -> Column:
-    m = F.create_map(*[x for o, fam in cfg.mix.items() for f, w in fam.items()
-                       for x in (F.lit(f"{o}|{f}"), F.lit(float(w)))])
-    return F.coalesce(F.try_element_at(m, F.concat_ws("|", "orientation", "family")), F.lit(1.0))
+    weights = {f"{o}|{f}": float(w) for o, fam in cfg.mix.items() for f, w in fam.items()}
+    return lookup(weights, F.concat_ws("|", "orientation", "family"), 1.0)
 
 
 def prioritised(cands: DataFrame, customers: DataFrame, history: DataFrame | None, as_of: date, cfg) -> DataFrame:
@@ -130,7 +126,7 @@ def prioritised(cands: DataFrame, customers: DataFrame, history: DataFrame | Non
     return (x.withColumn("first_raised_date", F.coalesce("_first", d))
             .withColumn("days_waiting", F.datediff(d, "first_raised_date"))
             .withColumn("days_to_due", days_to_due)
-            .withColumn("value_weight", _lookup(cfg.value_weights, F.col("value_tier"), cfg.default_value_weight))
+            .withColumn("value_weight", lookup(cfg.value_weights, F.col("value_tier"), cfg.default_value_weight))
             .withColumn("urgency", urgency).withColumn("benefit", benefit).withColumn("mix_weight", _mix(cfg))
             .withColumn("priority", F.round(F.col("value_weight") * F.col("urgency") * F.col("benefit")
                                             * F.col("mix_weight") * (1 + cfg.ageing_per_day * F.col("days_waiting")), 4))
@@ -150,17 +146,18 @@ def planned(tasks: DataFrame, suppressed: DataFrame, history: DataFrame | None, 
     suppress = F.col("is_marketing") & (no_consent | F.col("_suppressed").isNotNull())
     why = F.concat_ws("; ", F.when(no_consent, F.lit("no marketing consent")), F.col("_suppressed"))
 
-    gap_until = F.lit(None).cast("date")
+    held = F.lit(False)
     if history is not None and cfg.gap_families:
         last = (history.where((F.col("status") == PLANNED) & F.col("family").isin(*cfg.gap_families))
                 .groupBy("customer_id").agg(F.max("run_date").alias("_last_gap_contact")))
         x = x.join(last, "customer_id", "left")
-        gap = _lookup(cfg.contact_gap_days, F.col("value_tier"), cfg.default_contact_gap_days)
-        gap_until = F.date_add(F.col("_last_gap_contact"), gap)
+        gap_until = F.date_add(F.col("_last_gap_contact"),
+                               lookup(cfg.contact_gap_days, F.col("value_tier"), cfg.default_contact_gap_days))
+        held = (F.col("family").isin(*cfg.gap_families) & ~F.col("is_compliance")
+                & F.coalesce(gap_until > F.lit(as_of), F.lit(False)))
     else:
         x = x.withColumn("_last_gap_contact", F.lit(None).cast("date"))
-    held = (F.col("family").isin(*cfg.gap_families) & ~F.col("is_compliance") & (gap_until > F.lit(as_of))
-            if cfg.gap_families else F.lit(False))
+        gap_until = F.lit(None).cast("date")
     x = x.withColumn("status", F.when(suppress, F.lit(SUPPRESSED)).when(held, F.lit(DEFERRED))).withColumn(
         "status_reason", F.when(suppress, why).when(held, F.concat(
             F.lit("contact frequency: last contact "), F.col("_last_gap_contact").cast("string"),

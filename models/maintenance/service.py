@@ -23,10 +23,6 @@ from models.maintenance.candidates import candidates
 _ACKNOWLEDGED = ("ACKNOWLEDGED", "RESOLVED", "CLOSED")
 
 
-def _plus(c, days: int):
-    return F.date_add(c, days)
-
-
 def complaint_tasks(interactions: DataFrame, as_of: date, cfg) -> DataFrame:
     d = F.lit(as_of)
     c = (interactions.where(F.col("interaction_type") == "COMPLAINT")
@@ -38,15 +34,15 @@ def complaint_tasks(interactions: DataFrame, as_of: date, cfg) -> DataFrame:
              "raised_date": F.col("_raised")}
     ack = c.where(~acknowledged & (F.col("_raised") <= d))
     out = candidates(ack, "COMPLAINT_ACKNOWLEDGE", ["interaction_id", F.lit("acknowledge")],
-                     _plus(F.col("_raised"), cfg.acknowledge_days), None, facts)
+                     F.date_add(F.col("_raised"), cfg.acknowledge_days), None, facts)
     unresolved = c.where(F.col("_resolved").isNull()
-                         & (_plus(F.col("_raised"), cfg.resolve_days - cfg.resolve_warning_days) <= d))
-    due = _plus(F.col("_raised"), cfg.resolve_days)
+                         & (F.date_add(F.col("_raised"), cfg.resolve_days - cfg.resolve_warning_days) <= d))
+    due = F.date_add(F.col("_raised"), cfg.resolve_days)
     out = out.unionByName(candidates(unresolved, "COMPLAINT_RESOLVE", ["interaction_id", F.lit("resolve")], due,
                                      None, {**facts, "due_date": due}))
-    start = _plus(F.col("_resolved"), cfg.follow_up_days)
+    start = F.date_add(F.col("_resolved"), cfg.follow_up_days)
     follow = c.where(F.col("_resolved").isNotNull() & (start <= d)
-                     & (d < _plus(start, cfg.follow_up_window_days)))
+                     & (d < F.date_add(start, cfg.follow_up_window_days)))
     return out.unionByName(candidates(follow, "COMPLAINT_FOLLOW_UP", ["interaction_id", F.lit("follow_up")], start,
                                       None, {**facts, "resolved_date": F.col("_resolved")}))
 
@@ -56,8 +52,8 @@ def survey_follow_up(interactions: DataFrame, as_of: date, cfg) -> DataFrame:
     s = (interactions.where((F.col("interaction_type") == "SURVEY")
                             & (F.col("satisfaction_score") <= cfg.low_satisfaction))
          .withColumn("_on", F.to_date("interaction_ts"))
-         .where((F.col("_on") <= d) & (d < _plus(F.col("_on"), cfg.survey_window_days))))
-    return candidates(s, "SURVEY_FOLLOW_UP", ["interaction_id"], _plus(F.col("_on"), cfg.survey_window_days - 1),
+         .where((F.col("_on") <= d) & (d < F.date_add(F.col("_on"), cfg.survey_window_days))))
+    return candidates(s, "SURVEY_FOLLOW_UP", ["interaction_id"], F.date_add(F.col("_on"), cfg.survey_window_days - 1),
                       None, {"interaction_id": F.col("interaction_id"), "survey_date": F.col("_on"),
                              "score": F.col("satisfaction_score")})
 
