@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from pyspark.sql import functions as F
 
 from features.aml import AML_FEATURES, aml_features
 from features.aml.cycles import find_cycles, transfer_edges
@@ -123,6 +122,10 @@ def _network(g: Ledger):
         g.add(f"NH{k:02d}", T0, 100, "CARD_PURCHASE", device="kiosk")
     g.add("NQ", T0, 60_000, "TRANSFER_OUT", cp="ANZ", bank="OWN")   # a large transfer to NZ: closeness only
     g.add("NZ", T0, 60_000, "TRANSFER_IN", cp="ANQ", bank="OWN")
+    for c in ("NE1", "NE2"):                                    # both pay one account at another bank: linked
+        g.add(c, T0, 20_000, "TRANSFER_OUT", cp="EXT-COLLECTOR", bank="ABOCCNBJ")
+    for c in ("NF1", "NF2"):                                    # both pay a friend who banks with us: not a group
+        g.transfer(c, "NFR", T0, 20_000)
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +225,12 @@ def test_network_groups_hubs_and_hops_to_a_past_case(feats):
     assert [feats[c]["hops_to_past_case"] for c in ("NX", "NY", "NZ", "NQ")] == [0, 1, 2, 3]
     # NH00's case became known after the as-of date: it does not count yet
     assert feats["NH00"]["hops_to_past_case"] is None
+
+
+def test_a_shared_payee_at_another_bank_links_but_a_shared_payee_of_ours_does_not(feats):
+    assert [(feats[c]["network_group_size"], feats[c]["linked_customers"]) for c in ("NE1", "NE2")] == [(2, 1)] * 2
+    # NF1 and NF2 both pay NFR, our customer: their transfers are direct links (closeness), not a shared attribute
+    assert [(feats[c]["network_group_size"], feats[c]["linked_customers"]) for c in ("NF1", "NF2", "NFR")] == [(1, 0)] * 3
 
 
 def test_a_record_delivered_after_the_as_of_date_does_not_count(built):
