@@ -9,8 +9,8 @@ and how well the models catch the injected fraud episodes.
 
 The lake lives under /tmp/bench_fraud/<tier> (`--root`) and is kept, so `--reuse` can skip preparation.
 1. Preparation (reported, not a target): generate `--days` days (default 92) of the sources fraud reads
-   (customers, products, accounts, transactions, fraud_labels), the truth, and aml_cases and interactions for
-   the AML benchmark; ingest every extract before the last business date, then the last one, as a night would.
+   (customers, products, accounts, transactions, fraud_labels), the truth, and aml_cases, interactions and
+   nav_prices for the AML and tasks benchmarks; ingest every extract before the last business date, then the last one, as a night would.
 2. Training (reported): `crm train --model fraud`, which first backfills gold.txn_features for the training and
    evaluation days. Its evaluation window is then scored against the generator's truth: recall at the daily
    alert budget per injected episode type and PR-AUC, for the blend and for the rules baseline.
@@ -52,8 +52,10 @@ from jobs.tables import build_catalog  # noqa: E402
 from models.fraud.model import evaluate  # noqa: E402
 
 TIERS = {"XS": 2_000, "S": 10_000, "M": 100_000}  # customers
-# aml_cases and interactions are not read by fraud: the AML benchmark reuses this lake (--prepare-only)
-SOURCES = ("customers", "products", "accounts", "transactions", "fraud_labels", "aml_cases", "interactions")
+# aml_cases, interactions and nav_prices are not read by fraud: the AML and tasks benchmarks reuse this lake
+# (--prepare-only)
+SOURCES = ("customers", "products", "accounts", "transactions", "fraud_labels", "aml_cases", "interactions",
+           "nav_prices")
 DAYS = 92
 M_TARGET_S = 120.0             # features + scoring of one day, M tier
 ROOT = Path("/tmp/bench_fraud")
