@@ -126,6 +126,8 @@ def _network(g: Ledger):
         g.add(c, T0, 20_000, "TRANSFER_OUT", cp="EXT-COLLECTOR", bank="ABOCCNBJ")
     for c in ("NF1", "NF2"):                                    # both pay a friend who banks with us: not a group
         g.transfer(c, "NFR", T0, 20_000)
+    for c in ("NM1", "NM2"):                                    # the same masked number: most likely two accounts
+        g.add(c, T0, 20_000, "TRANSFER_OUT", cp="6222****0417", bank="ABOCCNBJ")
 
 
 @pytest.fixture(scope="module")
@@ -227,10 +229,11 @@ def test_network_groups_hubs_and_hops_to_a_past_case(feats):
     assert feats["NH00"]["hops_to_past_case"] is None
 
 
-def test_a_shared_payee_at_another_bank_links_but_a_shared_payee_of_ours_does_not(feats):
+def test_a_shared_payee_at_another_bank_links_but_a_shared_payee_of_ours_or_a_masked_number_does_not(feats):
     assert [(feats[c]["network_group_size"], feats[c]["linked_customers"]) for c in ("NE1", "NE2")] == [(2, 1)] * 2
     # NF1 and NF2 both pay NFR, our customer: their transfers are direct links (closeness), not a shared attribute
     assert [(feats[c]["network_group_size"], feats[c]["linked_customers"]) for c in ("NF1", "NF2", "NFR")] == [(1, 0)] * 3
+    assert [(feats[c]["network_group_size"], feats[c]["linked_customers"]) for c in ("NM1", "NM2")] == [(1, 0)] * 2
 
 
 def test_a_record_delivered_after_the_as_of_date_does_not_count(built):

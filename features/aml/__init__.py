@@ -78,8 +78,8 @@ ROUND_TRIPPING = FeatureGroup(
         Feature("cycle_min_hops_30d", "int", "Fewest hops of a cycle (null: none).", "30d"),
     ))
 NETWORK = FeatureGroup(
-    "network", "Customers linked by a shared device, address or large-transfer counterparty at another bank in "
-               "the 90 days "
+    "network", "Customers linked by a shared device, address or large-transfer counterparty at another bank "
+               "(an unmasked account number) in the 90 days "
                f"(attributes shared by more than hub_max_customers, default {DEFAULTS.hub_max_customers}, are "
                "hubs and link nobody; features.aml.network).", (
         Feature("network_group_size", "bigint", "Customers in the connected group (1: no link).", "90d"),

@@ -10,6 +10,9 @@ Links, per as-of date, from its 90-day window:
   the transfers to it are direct links below. Two customers who both pay the same friend are not a group;
   counted as one, the ordinary payments among a bank's customers joined four in five of 100,000 customers into
   one group;
+- a masked account number (one with a `*`, as other banks' accounts usually arrive: 6222****0417) is not an
+  identity either: thousands of different accounts share each masked form, so two customers paying
+  "6222****0417" have most likely paid two different people;
 - for closeness to past cases only, a transfer of at least link_min_cny between two of our customers links
   them directly as well (money moved to or from a reported customer is the closest tie there is). Groups do not
   use those: ordinary payments between customers would join most of the bank into one group.
@@ -37,13 +40,14 @@ log = logging.getLogger(__name__)
 def shared_attributes(txns: DataFrame, customers: DataFrame, as_of_dates: DataFrame,
                       params: AmlFeatureParams = DEFAULTS) -> DataFrame:
     """(as_of_date, customer_id, attribute) for devices, addresses and large-transfer counterparties at other
-    banks."""
+    banks whose account number is not masked."""
     p = paired(txns, as_of_dates)
     devices = p.where(F.col("device_id").isNotNull()).select(
         *KEY, F.concat(F.lit("device:"), F.col("device_id")).alias("attribute"))
     transfers = p.where(F.col("txn_type").isin("TRANSFER_IN", "TRANSFER_OUT") & F.col("counterparty_account").isNotNull()
                         & (F.col("cny") >= params.link_min_cny)
-                        & ~F.coalesce(F.col("counterparty_bank") == F.lit("OWN"), F.lit(False)))
+                        & ~F.coalesce(F.col("counterparty_bank") == F.lit("OWN"), F.lit(False))
+                        & ~F.col("counterparty_account").contains("*"))
     counterparties = transfers.select(*KEY, F.concat(F.lit("account:"), F.col("counterparty_account")).alias("attribute"))
     addresses = customers.where(F.col("address_token").isNotNull()).select(
         *KEY, F.concat(F.lit("address:"), F.col("address_token")).alias("attribute"))
