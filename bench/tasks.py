@@ -75,6 +75,9 @@ def main() -> int:
     QUIET_WAIT["s"] = args.quiet_wait
     customers = TIERS[args.tier]
     root = Path(args.lake) if args.lake else Path(args.root) / args.tier
+    if args.lake and (root / "prepared.json").exists():     # the other benchmark's record of the lake
+        lake = json.loads((root / "prepared.json").read_text())
+        customers, args.days = lake["customers"], lake["days"]
     if not (args.reuse or args.lake) and root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
