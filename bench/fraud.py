@@ -10,7 +10,8 @@ and how well the models catch the injected fraud episodes.
 The lake lives under /tmp/bench_fraud/<tier> (`--root`) and is kept, so `--reuse` can skip preparation.
 1. Preparation (reported, not a target): generate `--days` days (default 92) of the sources fraud reads
    (customers, products, accounts, transactions, fraud_labels), the truth, and aml_cases, interactions and
-   nav_prices for the AML and tasks benchmarks; ingest every extract before the last business date, then the last one, as a night would.
+   nav_prices for the AML and tasks benchmarks; ingest every extract before the last business date, then the
+   last one, as a night would.
 2. Training (reported): `crm train --model fraud`, which first backfills gold.txn_features for the training and
    evaluation days. Its evaluation window is then scored against the generator's truth: recall at the daily
    alert budget per injected episode type and PR-AUC, for the blend and for the rules baseline.

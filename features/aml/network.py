@@ -8,11 +8,10 @@ Links, per as-of date, from its 90-day window:
   otherwise one utility company would put the whole bank in one group;
 - an account of this bank (counterparty_bank OWN) is not a shared counterparty: its owner is our customer, and
   the transfers to it are direct links below. Two customers who both pay the same friend are not a group;
-  counted as one, the ordinary payments among a bank's customers joined four in five of 100,000 customers into
-  one group;
 - a masked account number (one with a `*`, as other banks' accounts usually arrive: 6222****0417) is not an
   identity either: thousands of different accounts share each masked form, so two customers paying
-  "6222****0417" have most likely paid two different people;
+  "6222****0417" have most likely paid two different people. Counted as shared, these two kinds joined four in
+  five of a generated bank's 100,000 customers into one group;
 - for closeness to past cases only, a transfer of at least link_min_cny between two of our customers links
   them directly as well (money moved to or from a reported customer is the closest tie there is). Groups do not
   use those: ordinary payments between customers would join most of the bank into one group.
