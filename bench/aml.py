@@ -35,9 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pyspark.sql import functions as F  # noqa: E402
 
-from bench.machine import QUIET_WAIT, code_fingerprint, generate_and_ingest, contended, jvm_peak_heap_bytes, progress, report, timed_step  # noqa: E402,E501
+from bench.machine import QUIET_WAIT, code_fingerprint, generate_and_ingest, contended, jvm_peak_heap_bytes, lake_settings, progress, report, timed_step  # noqa: E402,E501
 from jobs.aml import TRANSACTIONS, build_aml_features, score_aml, train_aml  # noqa: E402
-from jobs.config import load_settings  # noqa: E402
 from jobs.features import latest_business_date  # noqa: E402
 from jobs.logs import setup_logging  # noqa: E402
 from jobs.spark import build_session  # noqa: E402
@@ -85,11 +84,8 @@ def main() -> int:
     if not (args.reuse or args.lake) and root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    overrides = [f"lake.root={root}/lake", f"lake.landing={root}/landing", f"lake.truth={root}/truth",
-                 f"lake.local_data={root}/local", "spark.jars_cache=.local/jars",
-                 f"spark.driver_memory={args.driver_memory}", "spark.show_progress=false",
-                 "generator.daily_extract_days=5", f"models.aml.evaluation_truth={root}/truth", *args.set]
-    settings = load_settings("local", overrides)
+    settings = lake_settings(root, "spark.jars_cache=.local/jars", f"spark.driver_memory={args.driver_memory}",
+                             "generator.daily_extract_days=5", f"models.aml.evaluation_truth={root}/truth", *args.set)
     setup_logging(settings)
     spark = build_session(settings)
     code = code_fingerprint(spark, ["features/aml/*.py", "models/aml/*.py", "jobs/aml.py"], "features.aml")

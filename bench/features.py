@@ -36,8 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pyspark.sql import functions as F  # noqa: E402
 
-from bench.machine import jvm_peak_heap_bytes  # noqa: E402
-from jobs.config import load_settings  # noqa: E402
+from bench.machine import jvm_peak_heap_bytes, lake_settings  # noqa: E402
 from jobs.features import run_features  # noqa: E402
 from jobs.generate import generate  # noqa: E402
 from jobs.ingest import ingest  # noqa: E402
@@ -114,10 +113,7 @@ def main() -> int:
     out_dir = Path(args.out)
     root = out_dir / f"features_{args.tier}"
     shutil.rmtree(root, ignore_errors=True)
-    settings = load_settings("local", [f"lake.root={root}/lake", f"lake.landing={root}/landing",
-                                       f"lake.truth={root}/truth", f"lake.local_data={root}/local",
-                                       f"generator.daily_extract_days={daily_extract_days}",
-                                       "spark.show_progress=false", "logging.level=WARNING"])
+    settings = lake_settings(root, f"generator.daily_extract_days={daily_extract_days}", "logging.level=WARNING")
     setup_logging(settings)
     spark = build_session(settings)
 

@@ -40,9 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from bench.machine import (QUIET_WAIT, code_fingerprint, contended, jvm_peak_heap_bytes, progress,  # noqa: E402
+from bench.machine import (QUIET_WAIT, code_fingerprint, contended, jvm_peak_heap_bytes, lake_settings, progress,  # noqa: E402
                            report, reset_jvm_peak, timed_step)
-from jobs.config import load_settings  # noqa: E402
 from jobs.features import latest_business_date  # noqa: E402
 from jobs.fraud import FEATURES_TABLE, SOURCE_VERSION, TRANSACTIONS, score_fraud, train_fraud  # noqa: E402
 from jobs.generate import generate  # noqa: E402
@@ -126,11 +125,8 @@ def main() -> int:
     if not args.reuse and root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    overrides = [f"lake.root={root}/lake", f"lake.landing={root}/landing", f"lake.truth={root}/truth",
-                 f"lake.local_data={root}/local", "spark.jars_cache=.local/jars",
-                 f"spark.driver_memory={args.driver_memory}", "spark.show_progress=false",
-                 "generator.daily_extract_days=5", "models.fraud.training_days=30", *args.set]
-    settings = load_settings("local", overrides)
+    settings = lake_settings(root, "spark.jars_cache=.local/jars", f"spark.driver_memory={args.driver_memory}",
+                             "generator.daily_extract_days=5", "models.fraud.training_days=30", *args.set)
     setup_logging(settings)
     spark = build_session(settings)
     code = code_fingerprint(spark, ["features/txn.py", "features/merchant_risk.py", "models/fraud/*.py",

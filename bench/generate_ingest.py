@@ -25,8 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.machine import PeakMemory  # noqa: E402
-from jobs.config import load_settings  # noqa: E402
+from bench.machine import PeakMemory, lake_settings  # noqa: E402
 from jobs.generate import generate  # noqa: E402
 from jobs.ingest import ingest  # noqa: E402
 from jobs.logs import setup_logging  # noqa: E402
@@ -70,9 +69,7 @@ def main() -> int:
             shutil.rmtree(root / sub, ignore_errors=True)
     else:
         shutil.rmtree(root, ignore_errors=True)
-    settings = load_settings("local", [f"lake.root={root}/lake", f"lake.landing={root}/landing",
-                                       f"lake.truth={root}/truth", f"lake.local_data={root}/local",
-                                       "spark.show_progress=false", "logging.level=WARNING", *args.set])
+    settings = lake_settings(root, "logging.level=WARNING", *args.set)
     setup_logging(settings)
     spark = build_session(settings)
     memory = PeakMemory(spark).__enter__()

@@ -37,8 +37,7 @@ from pyspark.sql import functions as F  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from bench.machine import (QUIET_WAIT, code_fingerprint, generate_and_ingest, contended, jvm_peak_heap_bytes, progress,  # noqa: E402
-                           report, reset_jvm_peak, timed_step)
-from jobs.config import load_settings  # noqa: E402
+                           lake_settings, report, reset_jvm_peak, timed_step)
 from jobs.features import PointInTime, latest_business_date  # noqa: E402
 from jobs.lifecycle import clv_scores, holdout_frame, horizon, train_clv  # noqa: E402
 from jobs.logs import setup_logging  # noqa: E402
@@ -76,11 +75,8 @@ def main() -> int:
     if not args.reuse and root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    settings = load_settings("local", [f"lake.root={root}/lake", f"lake.landing={root}/landing",
-                                       f"lake.truth={root}/truth", f"lake.local_data={root}/local",
-                                       "spark.jars_cache=.local/jars", f"spark.driver_memory={args.driver_memory}",
-                                       "spark.show_progress=false",
-                                       f"generator.daily_extract_days={DAILY_EXTRACT_DAYS}"])
+    settings = lake_settings(root, "spark.jars_cache=.local/jars", f"spark.driver_memory={args.driver_memory}",
+                             f"generator.daily_extract_days={DAILY_EXTRACT_DAYS}")
     setup_logging(settings)
     spark = build_session(settings)
     code = code_fingerprint(spark, ["models/lifecycle/*.py", "jobs/lifecycle.py"], "models.lifecycle.btyd")

@@ -13,6 +13,14 @@ from pathlib import Path
 QUIET_WAIT = {"s": 0.0}        # --quiet-wait: before each timed step, wait up to this long for a quiet machine
 
 
+def lake_settings(root, *overrides: str):
+    """The embedded default with a benchmark's lake, landing, truth and local state under `root`, progress bars
+    off, then `overrides` (`--set` strings)."""
+    from jobs.config import load_settings
+    return load_settings("local", [f"lake.root={root}/lake", f"lake.landing={root}/landing", f"lake.truth={root}/truth",
+                                   f"lake.local_data={root}/local", "spark.show_progress=false", *overrides])
+
+
 def generate_and_ingest(spark, settings, prepared: Path, customers: int, days: int, sources: list[str]) -> dict:
     """Generates a bank of `customers` x `days` for `sources`, ingests all of it, and records what it took in
     the JSON file `prepared` (read back by a later run that reuses the lake)."""

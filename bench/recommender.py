@@ -58,8 +58,7 @@ import pandas as pd  # noqa: E402
 from scipy.stats import rankdata  # noqa: E402
 
 from bench.machine import (QUIET_WAIT, code_fingerprint, contended, jvm_peak_heap_bytes,  # noqa: E402
-                           progress, reset_jvm_peak, timed_step)
-from jobs.config import load_settings  # noqa: E402
+                           lake_settings, progress, reset_jvm_peak, timed_step)
 from jobs.features import PointInTime, latest_business_date, update_customer_daily  # noqa: E402
 from jobs.generate import generate  # noqa: E402
 from jobs.ingest import ingest  # noqa: E402
@@ -314,12 +313,9 @@ def main() -> int:
             progress(f"--reuse: nothing prepared under {root}; preparing")
         shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
-    settings = load_settings("local", [f"lake.root={root}/lake", f"lake.landing={root}/landing",
-                                       f"lake.truth={root}/truth", f"lake.local_data={root}/local",
-                                       "spark.jars_cache=.local/jars", f"spark.driver_memory={args.driver_memory}",
-                                       f"generator.daily_extract_days={DAILY_EXTRACT_DAYS}",
-                                       f"models.recommender.holdout_days={args.holdout_days}",
-                                       "spark.show_progress=false", "logging.level=WARNING"])
+    settings = lake_settings(root, "spark.jars_cache=.local/jars", f"spark.driver_memory={args.driver_memory}",
+                             f"generator.daily_extract_days={DAILY_EXTRACT_DAYS}",
+                             f"models.recommender.holdout_days={args.holdout_days}", "logging.level=WARNING")
     setup_logging(settings)
     spark = build_session(settings)
     started = time.time()

@@ -35,8 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pyspark.sql import functions as F  # noqa: E402
 
 from bench.machine import (QUIET_WAIT, code_fingerprint, contended, generate_and_ingest, jvm_peak_heap_bytes,  # noqa: E402
-                           progress, report, timed_step)
-from jobs.config import load_settings  # noqa: E402
+                           lake_settings, progress, report, timed_step)
 from jobs.features import PROFILE, latest_business_date, run_features  # noqa: E402
 from jobs.logs import setup_logging  # noqa: E402
 from jobs.recommend import score_recommender, train_recommender  # noqa: E402
@@ -81,10 +80,8 @@ def main() -> int:
     if not (args.reuse or args.lake) and root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    settings = load_settings("local", [
-        f"lake.root={root}/lake", f"lake.landing={root}/landing", f"lake.truth={root}/truth",
-        f"lake.local_data={root}/local", "spark.jars_cache=.local/jars", f"spark.driver_memory={args.driver_memory}",
-        "spark.show_progress=false", "generator.daily_extract_days=5", "features.snapshot_cadence=daily", *args.set])
+    settings = lake_settings(root, "spark.jars_cache=.local/jars", f"spark.driver_memory={args.driver_memory}",
+                             "generator.daily_extract_days=5", "features.snapshot_cadence=daily", *args.set)
     setup_logging(settings)
     spark = build_session(settings)
     code = code_fingerprint(spark, ["models/maintenance/*.py", "jobs/tasks.py"], "models.maintenance")
