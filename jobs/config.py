@@ -486,6 +486,7 @@ class GeneratorSettings(_Strict):
     aml_cases_per_typology: int = Field(ge=0)
     churn_share: float = Field(ge=0, le=1)
     max_records_per_file: int = Field(gt=0)
+    parallel_writes: int = Field(ge=1)
 
 
 class TableOverride(_Strict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 
@@ -53,15 +54,14 @@ def generate(spark: SparkSession, settings: Settings, *, out: str | None = None,
     else:
         landing, truth = settings.path(settings.lake.landing), settings.path(settings.lake.truth)
     bank = generate_bank(spark, params, sources=sources)
-    rows, files, formats, seconds = {}, {}, {}, {"build": round(time.time() - started, 1)}
-    for source, df in bank.landing.items():
+    rows, files, formats, seconds = {}, {}, {}, {"population": round(time.time() - started, 1)}
+
+    def write_source(source: str, df: DataFrame) -> None:
         t0 = time.time()
-        fmt = settings.sources.formats.get(source, CONTRACTS[source].format)
-        formats[source] = fmt
         path = f"{landing}/{source}"
         # rows counted as they are written (one row, one record: CSV and JSON text is quoted, never split)
         written = Observation(f"written_{source}")
-        write_extract(spark, df.observe(written, F.count(F.lit(1)).alias("n")), path, fmt, settings,
+        write_extract(spark, df.observe(written, F.count(F.lit(1)).alias("n")), path, formats[source], settings,
                       bulk_date=params.bulk_date,
                       bulk_files=_bulk_files(bank, source, spark, params.max_records_per_file),
                       max_records=params.max_records_per_file)
@@ -69,11 +69,28 @@ def generate(spark: SparkSession, settings: Settings, *, out: str | None = None,
         rows[source] = int(written.get["n"]) if files[source] else 0
         seconds[source] = round(time.time() - t0, 1)
         log.info("wrote %s: %d rows in %d files", source, rows[source], files[source])
-    t0 = time.time()
-    for name, df in bank.truth.items():
+
+    def write_truth(name: str, df: DataFrame) -> None:
+        t0 = time.time()
         delete(spark, f"{truth}/{name}")
         df.write.mode("overwrite").parquet(f"{truth}/{name}")
-    seconds["truth"] = round(time.time() - t0, 1)
+        seconds[f"truth.{name}"] = round(time.time() - t0, 1)
+
+    for source in bank.landing:
+        formats[source] = settings.sources.formats.get(source, CONTRACTS[source].format)
+    # Largest sources first, so the small ones fill the cores a big write leaves idle at its stage ends. Each
+    # DataFrame is built here, on this thread, while the writes already submitted run.
+    order = sorted(bank.landing, key=lambda s: -bank.size_hint.get(s, 0))
+    work = [(write_source, bank.landing, s) for s in order] + [(write_truth, bank.truth, n) for n in bank.truth]
+    with _unsorted_partitioned_writes(spark), \
+            ThreadPoolExecutor(max_workers=settings.generator.parallel_writes, thread_name_prefix="generate") as pool:
+        futures = []
+        for fn, frames, name in work:
+            futures.append(pool.submit(fn, name, frames[name]))
+        for future in futures:
+            future.result()
+    rows = {s: rows[s] for s in bank.landing}
+    files = {s: files[s] for s in bank.landing}
     manifest = []
     if faults:
         faulty = _parent(landing) + "/landing_faulty"
@@ -109,8 +126,7 @@ def write_extract(spark: SparkSession, df: DataFrame, path: str, fmt: str, setti
     # hash partitioning on (extract_date, bucket): each daily extract lands whole in one task, so one file
     out = out.repartition(bulk_files + 8, EXTRACT_DATE, "_bucket").drop("_bucket")
     w = out.write.mode("overwrite").partitionBy(EXTRACT_DATE).option("maxRecordsPerFile", max_records)
-    with _unsorted_partitioned_writes(spark):
-        _save(w, path, fmt, settings)
+    _save(w, path, fmt, settings)
 
 
 @contextmanager

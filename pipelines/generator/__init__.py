@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -34,11 +36,31 @@ EXTRACT_DATE = "extract_date"
 BIG_SOURCES = ("transactions", "ecommerce_events", "ecommerce_orders", "accounts", "interactions")
 
 
+class LazyFrames(Mapping):
+    """Named DataFrames, each built on first access (and once): building one costs Python-to-JVM calls and the
+    analysis of its plan, so a writer can start on the first while the next is built."""
+
+    def __init__(self, builders: dict[str, Callable[[], DataFrame]]):
+        self._builders, self._built, self._lock = builders, {}, threading.RLock()
+
+    def __getitem__(self, name: str) -> DataFrame:
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = self._builders[name]()
+            return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._builders)
+
+    def __len__(self) -> int:
+        return len(self._builders)
+
+
 @dataclass
 class SyntheticBank:
     params: GeneratorParams
-    landing: dict[str, DataFrame]
-    truth: dict[str, DataFrame]
+    landing: Mapping[str, DataFrame]
+    truth: Mapping[str, DataFrame]
     size_hint: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -59,7 +81,8 @@ def conform(df: DataFrame, source: str) -> DataFrame:
 
 def generate_bank(spark: SparkSession, params: GeneratorParams, sources: list[str] | None = None,
                   with_truth: bool = True) -> SyntheticBank:
-    """The bank's landing sources (all, or only `sources`) and truth tables, as lazy DataFrames."""
+    """The bank's landing sources (all, or only `sources`) and truth tables, as lazy DataFrames (each also built
+    on first access)."""
     return _generate_bank(spark, params, sources, with_truth)
 
 
@@ -67,12 +90,14 @@ def _generate_bank(spark: SparkSession, params: GeneratorParams, sources, with_t
     ctx = Context(params)
     pop = with_holdings(population(spark, ctx), ctx).cache()
     memo: dict = {}
+    lock = threading.RLock()
 
     def once(name, build):
         def get():
-            if name not in memo:
-                memo[name] = build()
-            return memo[name]
+            with lock:
+                if name not in memo:
+                    memo[name] = build()
+                return memo[name]
         return get
 
     fraud = once("fraud", lambda: fraud_transactions(spark, pop, ctx).cache())
@@ -101,16 +126,14 @@ def _generate_bank(spark: SparkSession, params: GeneratorParams, sources, with_t
         "aml_cases": lambda: aml_cases_landing(spark, aml_t(), ctx),
     }
     wanted = list(builders) if sources is None else [s for s in builders if s in sources]
-    landing = {name: conform(builders[name](), name) for name in wanted}
-    truth = {}
-    if with_truth:
-        truth = {
-            "fraud_episodes": fraud_truth(fraud(), ctx),
-            "aml_typologies": aml_t(),
-            "product_affinity": _affinity_truth(pop),
-            "churn": _churn_truth(pop, ctx),
-            "ecommerce_users": ecommerce_users_truth(users()),
-        }
+    landing = LazyFrames({name: (lambda name=name: conform(builders[name](), name)) for name in wanted})
+    truth = LazyFrames({
+        "fraud_episodes": lambda: fraud_truth(fraud(), ctx),
+        "aml_typologies": aml_t,
+        "product_affinity": lambda: _affinity_truth(pop),
+        "churn": lambda: _churn_truth(pop, ctx),
+        "ecommerce_users": lambda: ecommerce_users_truth(users()),
+    } if with_truth else {})
     n, d = params.customers, params.days
     hint = {"transactions": int(n * d * params.txn_per_customer_day * 1.15),
             "ecommerce_events": int(n * params.ecommerce_share * 0.65 * d * 0.5),
@@ -132,4 +155,4 @@ def _churn_truth(pop: DataFrame, ctx: Context) -> DataFrame:
         t.date(sql_col("churn_day")).alias("churn_date"), sql_col("churn_kind").alias("kind"))
 
 
-__all__ = ["BIG_SOURCES", "EXTRACT_DATE", "EXPECTED_RULE", "FAULT_KINDS", "GeneratorParams", "SyntheticBank", "conform", "generate_bank"]
+__all__ = ["BIG_SOURCES", "EXTRACT_DATE", "EXPECTED_RULE", "FAULT_KINDS", "GeneratorParams", "LazyFrames", "SyntheticBank", "conform", "generate_bank"]

@@ -7,7 +7,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.generator.context import AML_TYPOLOGIES, RT_MEMBERS, Context, account_id, customer_id
-from pipelines.generator.randomness import scrambled_id, sql_col
+from pipelines.generator.randomness import money, scrambled_id, sql_col
 from pipelines.generator.transactions import BANKS, KIND_AML, external_account, txn_ids
 
 THRESHOLD = 50_000
@@ -99,13 +99,13 @@ def aml_transactions(spark: SparkSession, pop: DataFrame, ctx: Context) -> DataF
     digital = channel.isin("ONLINE", "MOBILE")
     return x.select(
         F.lit(KIND_AML).alias("kind"), (g * 10_000 + j).alias("num"), customer_id(idx).alias("customer_id"),
-        account_id(idx, "CURRENT").alias("account_id"), abs_sec.alias("abs_sec"), F.round(amount, 2).alias("amount"),
+        account_id(idx, "CURRENT").alias("account_id"), abs_sec.alias("abs_sec"), money(amount).alias("amount"),
         F.lit("CNY").alias("currency"), F.when(incoming, "CREDIT").otherwise("DEBIT").alias("direction"),
         ttype.alias("txn_type"), channel.alias("channel"), F.lit(None).cast("string").alias("merchant_id"),
         F.lit(None).cast("string").alias("mcc"), cp_acct.alias("counterparty_account"), cp_bank.alias("counterparty_bank"),
         F.lit("CN").alias("country"),
         F.when(digital, scrambled_id("D", idx.cast("long") * 4 + d.below(2, "aml_dev", *key), 12)).alias("device_id"),
-        F.round(balance, 2).alias("balance_after"), F.lit("POSTED").alias("status"), F.lit(True).alias("special"),
+        money(balance).alias("balance_after"), F.lit("POSTED").alias("status"), F.lit(True).alias("special"),
         g.alias("case_group"), ty.alias("typology"), sql_col("idx").alias("subject_idx"), "hops", "case",
     )
 

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 
 from pipelines.generator.accounts import prod_col
 from pipelines.generator.context import CM_VICTIMS, FRAUD_TYPES, Context, account_id
-from pipelines.generator.randomness import scrambled_id, sql_col
+from pipelines.generator.randomness import money, scrambled_id, sql_col
 from pipelines.generator.transactions import (FOREIGN, KIND_FRAUD, KIND_FRAUD_SETUP, external_account,
                                               merchant_id, txn_ids)
 
@@ -84,12 +84,12 @@ def fraud_transactions(spark: SparkSession, pop: DataFrame, ctx: Context) -> Dat
     channel = F.when(is_setup, "POS").when(ato_transfer, "MOBILE").otherwise("ECOM")
     new_device = scrambled_id("D", F.lit(9 * 10**11) + e * 10 + sql_col("member"), 12)
     status = F.when((ft == "CARD_TESTING") & ~last_ct & d.bernoulli(0.3, "ct_declined", *key), "DECLINED").otherwise("POSTED")
-    bal = F.when(on_card, F.round(sql_col("card_limit") * (0.3 + 0.5 * d.u("fraud_bal", *key)), 2)) \
-        .otherwise(F.round(d.lognormal(15000, 0.8, "fraud_bal2", *key), 2))
+    bal = F.when(on_card, money(sql_col("card_limit") * (0.3 + 0.5 * d.u("fraud_bal", *key)))) \
+        .otherwise(money(d.lognormal(15000, 0.8, "fraud_bal2", *key)))
     out = x.select(
         F.when(is_setup, F.lit(KIND_FRAUD_SETUP)).otherwise(F.lit(KIND_FRAUD)).alias("kind"),
         (e * 10_000 + sql_col("member") * 100 + j).alias("num"), "customer_id", acct.alias("account_id"),
-        abs_sec.alias("abs_sec"), F.round(amount, 2).alias("amount"), ccy.alias("currency"),
+        abs_sec.alias("abs_sec"), money(amount).alias("amount"), ccy.alias("currency"),
         F.lit("DEBIT").alias("direction"), ttype.alias("txn_type"), channel.alias("channel"),
         F.when(ttype == "CARD_PURCHASE", merchant_id(mcc, slot, ctx)).alias("merchant_id"), mcc.cast("string").alias("mcc"),
         F.when(ato_transfer, external_account(d, e, F.lit("ato"))).alias("counterparty_account"),

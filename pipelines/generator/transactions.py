@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from pipelines.generator.accounts import instalment, principal, prod_col
 from pipelines.generator.context import Context, account_id, customer_id
-from pipelines.generator.randomness import pick_weighted, scrambled_id, sql_col
+from pipelines.generator.randomness import money, pick_weighted, round_hundreds, scrambled_id, sql_col
 
 TXN_COLS = ("kind", "num", "customer_id", "account_id", "abs_sec", "amount", "currency", "direction", "txn_type",
             "channel", "merchant_id", "mcc", "counterparty_account", "counterparty_bank", "country", "device_id",
@@ -68,7 +68,7 @@ def _weights_by_index(values, i: Column) -> Column:
 
 def current_balance(ctx: Context, *keys) -> Column:
     base = F.when(sql_col("is_sme"), sql_col("income") / 25).otherwise(sql_col("income") / 10) * sql_col("balance_factor")
-    return F.round(base * F.exp(0.3 * ctx.d.normal("bal_after", *keys)), 2)
+    return money(base * F.exp(0.3 * ctx.d.normal("bal_after", *keys)))
 
 
 def regular_transactions(pop: DataFrame, ctx: Context) -> DataFrame:
@@ -107,10 +107,10 @@ def regular_transactions(pop: DataFrame, ctx: Context) -> DataFrame:
               .when(tt.isin("TRANSFER_OUT", "TRANSFER_IN"),
                     F.when(sql_col("is_sme"), sql_col("income") / 300 * F.exp(1.0 * z)).otherwise(2000 * affl * F.exp(1.1 * z)))
               .when(tt == "BILL_PAYMENT", 250 * F.exp(0.6 * z) * F.when(sql_col("is_sme"), 8).otherwise(1))
-              .when(tt == "CASH_WITHDRAWAL", F.greatest(F.lit(100.0), F.round(800 * affl * F.exp(0.6 * z), -2)))
-              .when(tt == "CASH_DEPOSIT", F.greatest(F.lit(100.0), F.round(3000 * affl * F.exp(0.8 * z), -2)))
+              .when(tt == "CASH_WITHDRAWAL", F.greatest(F.lit(100.0), round_hundreds(800 * affl * F.exp(0.6 * z))))
+              .when(tt == "CASH_DEPOSIT", F.greatest(F.lit(100.0), round_hundreds(3000 * affl * F.exp(0.8 * z))))
               .when(tt == "FEE", 15 * F.exp(0.8 * z))
-              .when(tt.isin("FUND_PURCHASE", "FUND_REDEMPTION"), F.greatest(F.lit(100.0), F.round(15000 * affl * F.exp(0.8 * z), -2)))
+              .when(tt.isin("FUND_PURCHASE", "FUND_REDEMPTION"), F.greatest(F.lit(100.0), round_hundreds(15000 * affl * F.exp(0.8 * z))))
               .otherwise(30 * F.exp(z)))
     # travellers spend abroad during one trip of ten days
     trip_start = d.below(F.greatest(F.lit(1), sql_col("span")), "trip", i) + sql_col("active_from")
@@ -155,11 +155,11 @@ def regular_transactions(pop: DataFrame, ctx: Context) -> DataFrame:
                .when(is_transfer, F.element_at(F.array(*[F.lit(b) for b in BANKS]), (d.below(len(BANKS), "payee_bank", i, payee) + 1).cast("int")))
                .when(tt == "BILL_PAYMENT", "ICBKCNBJ"))
     digital = channel.isin("ECOM", "MOBILE", "ONLINE")
-    balance = F.when(on_card, F.round(sql_col("card_limit") * 0.3 * d.u("t_card_bal", i, k), 2)).otherwise(current_balance(ctx, i, k))
+    balance = F.when(on_card, money(sql_col("card_limit") * 0.3 * d.u("t_card_bal", i, k))).otherwise(current_balance(ctx, i, k))
     status = F.when((tt == "CARD_PURCHASE") & d.bernoulli(0.01, "t_declined", i, k), "DECLINED").otherwise("POSTED")
     x = x.select(
         F.lit(KIND_REGULAR).alias("kind"), (i * 10_000 + k).alias("num"), "idx", "customer_id", acct.alias("account_id"),
-        "abs_sec", F.round(amount, 2).alias("amount"), ccy.alias("currency"),
+        "abs_sec", money(amount).alias("amount"), ccy.alias("currency"),
         F.when(tt.isin(*DEBITS), "DEBIT").otherwise("CREDIT").alias("direction"), "txn_type", channel.alias("channel"),
         F.when(tt == "CARD_PURCHASE", merchant_id(mcc, slot, ctx)).alias("merchant_id"), "mcc",
         cp_acct.alias("counterparty_account"), cp_bank.alias("counterparty_bank"), country.alias("country"),
@@ -182,7 +182,7 @@ def regular_transactions(pop: DataFrame, ctx: Context) -> DataFrame:
         F.when(m, sql_col("account_id")).otherwise(sql_col("counterparty_account")).alias("counterparty_account"),
         "counterparty_bank", "country",
         F.when(m, F.lit(None).cast("string")).otherwise(sql_col("device_id")).alias("device_id"),
-        F.when(m, F.round(20_000 * F.exp(0.8 * d.normal("mirror_bal", sql_col("num"))), 2)).otherwise(sql_col("balance_after")).alias("balance_after"),
+        F.when(m, money(20_000 * F.exp(0.8 * d.normal("mirror_bal", sql_col("num"))))).otherwise(sql_col("balance_after")).alias("balance_after"),
         "status", F.lit(False).alias("special"),
     )
 
@@ -238,7 +238,7 @@ def scheduled_transactions(pop: DataFrame, ctx: Context) -> DataFrame:
         F.lit(KIND_SCHEDULED).alias("kind"), (i * 10_000 + sql_col("m") * 10 + what_i).alias("num"), "customer_id",
         account_id(i, "CURRENT").alias("account_id"),
         (day.cast("long") * 86400 + hour * 3600 + d.below(3600, "sched_s", i, sql_col("m"), what)).alias("abs_sec"),
-        F.round(amount, 2).alias("amount"), F.lit("CNY").alias("currency"),
+        money(amount).alias("amount"), F.lit("CNY").alias("currency"),
         F.when(ttype.isin(*DEBITS), "DEBIT").otherwise("CREDIT").alias("direction"), ttype.alias("txn_type"),
         F.when(what.isin("CARD_REPAYMENT", "PERSONAL_LOAN", "MORTGAGE", "SME_LOAN"), "MOBILE").otherwise("ONLINE").alias("channel"),
         F.lit(None).cast("string").alias("merchant_id"), F.lit(None).cast("string").alias("mcc"),
