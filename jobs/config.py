@@ -151,6 +151,7 @@ class AlsSettings(_Strict):
     iterations: int = Field(gt=0)
     random_state: int = 42
     num_threads: int = Field(default=0, ge=0)
+    use_cg: bool = False
 
 
 class BprSettings(_Strict):

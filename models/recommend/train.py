@@ -24,6 +24,7 @@ class AlsParams:
     iterations: int = 15
     random_state: int = 42
     num_threads: int = 0                # 0: every core
+    use_cg: bool = False                # False: exact least squares per row (Cholesky); True: 3 conjugate-gradient steps
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def fit_als(user_items: csr_matrix, items: list[str], p: AlsParams,
     with threadpool_limits(1, "blas"):  # implicit runs its own threads; BLAS threads on top only contend
         model = AlternatingLeastSquares(factors=p.factors, regularization=p.regularization, alpha=p.alpha,
                                         iterations=p.iterations, random_state=p.random_state,
-                                        num_threads=p.num_threads)
+                                        num_threads=p.num_threads, use_cg=p.use_cg)
         model.fit(user_items, show_progress=False)
     return FactorModel("als", items, np.asarray(model.item_factors), p.regularization, p.alpha, baseline or {})
 
