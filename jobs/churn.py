@@ -3,7 +3,8 @@
 Training reads gold.customer_profile's snapshots: each snapshot date whose outcome a later snapshot shows (about
 `horizon_days` on) is labelled (models.lifecycle.labels). The latest `evaluation_dates` of them are held out;
 the model is fitted on earlier dates whose label window closed by the first evaluation date (so nothing the
-evaluation looks at is seen in training), calibrated on the latest of those, and compared on the evaluation
+evaluation looks at is seen in training), calibrated on the latest of those (then refitted on all of them), and
+compared on the evaluation
 dates with the recency-only baseline. `champion` moves only if the new version has the higher PR-AUC there.
 """
 
@@ -46,7 +47,8 @@ def label_rule(cfg: ChurnSettings) -> ChurnLabel:
 
 
 def churn_params(cfg: ChurnSettings) -> ChurnParams:
-    return ChurnParams(**cfg.gbm.model_dump(), calibration=cfg.calibration, calibration_share=cfg.calibration_share)
+    return ChurnParams(**cfg.gbm.model_dump(), calibration=cfg.calibration, calibration_share=cfg.calibration_share,
+                       refit=cfg.refit)
 
 
 @dataclass
@@ -162,6 +164,7 @@ def train_churn(spark: SparkSession, settings: Settings) -> ChurnTrainResult:
                         "label_dates": [str(e) for _, e in split.train + split.evaluation],
                         "gbm": cfg.gbm.model_dump(), "calibration": cfg.calibration,
                         "calibration_share": cfg.calibration_share, "calibration_from": str(model.calibration_from),
+                        "refit": cfg.refit,
                         "split": model.split, "features": len(features), "features_without_data": empty,
                         "training_rows": len(train),
                         "at_risk_rows": rows, "promotion_metric": PROMOTION_METRIC})

@@ -225,6 +225,7 @@ class ChurnSettings(_Strict):
     max_training_rows: int = Field(gt=0)
     calibration: Literal["isotonic", "sigmoid"]
     calibration_share: float = Field(gt=0, lt=1)
+    refit: bool
     drivers: int = Field(ge=0, le=10)
     gbm: GbmSettings
 

@@ -108,7 +108,9 @@ def test_calibrator_fitted_on_the_latest_dates(model, train):
     assert model.split == "time"
     assert model.calibration_from == DATES[-2]            # 1 of 5 dates = calibration_share 0.2
     assert model.calibration_rows == int((train["as_of_date"] == DATES[-2]).sum())
-    assert model.fit_rows == int((train["as_of_date"] < DATES[-2]).sum())
+    assert model.fit_rows == len(train)                   # refitted on every date once calibrated
+    earlier = fit_churn(train, FEATURES, params=ChurnParams(refit=False, max_iter=20, fit_threads=1))
+    assert earlier.fit_rows == int((train["as_of_date"] < DATES[-2]).sum())
     wider = fit_churn(train, FEATURES, params=ChurnParams(calibration_share=0.4, max_iter=20, fit_threads=1))
     assert wider.calibration_from == DATES[-3]
     assert wider.calibration_rows == int((train["as_of_date"] >= DATES[-3]).sum())

@@ -8,7 +8,10 @@ over a pandas batch so they run inside `mapInPandas`. Features may hold NaN (the
 
 Calibration is fitted on the latest as-of dates, never on a random sample, because the model is applied
 forward in time: the calibrator learns the most recent base rate and corrects the drift the boosting (fitted
-on older dates) cannot see.
+on older dates) cannot see. The boosting is then refitted on every date (`refit`), the latest included: they
+are the most like the dates it will score, and with a short history they are a large share of the positives.
+The calibrator, fitted on scores the first boosting had not seen, maps the refitted boosting's scores of
+unseen customers alike.
 """
 
 from __future__ import annotations
@@ -53,8 +56,9 @@ class ChurnParams:
     validation_fraction: float = 0.1
     n_iter_no_change: int = 20
     random_state: int = 42
-    calibration: str = "isotonic"
+    calibration: str = "sigmoid"
     calibration_share: float = 0.2
+    refit: bool = True
     fit_threads: int | None = None
     score_threads: int | None = 1
 
@@ -82,8 +86,9 @@ class ChurnParams:
 class ChurnModel:
     """A fitted churn model: boosting on raw features, then a calibrator on its raw score (log-odds).
 
-    `split` is "time" (the calibrator saw the as-of dates from `calibration_from` on, the boosting the dates
-    before) or "hash" (a single as-of date: rows split by a hash of their values). `reference` holds the
+    `split` is "time" (the calibrator saw the as-of dates from `calibration_from` on, scored by a boosting of the
+    dates before) or "hash" (a single as-of date: rows split by a hash of their values). `fit_rows` counts the
+    rows `estimator` was fitted on: all of them when `params.refit`. `reference` holds the
     per-feature medians of the training frame, the "typical customer" the drivers compare against.
     """
 
@@ -175,7 +180,8 @@ def _time_split(times: pd.Series, share: float) -> tuple[np.ndarray, Any]:
 
 def fit_churn(frame: pd.DataFrame, features: Sequence[str], label: str = "churned",
               time_col: str | None = "as_of_date", params: ChurnParams | None = None) -> ChurnModel:
-    """Fit the boosting on the earlier as-of dates and the calibrator on the latest `calibration_share` of rows.
+    """Fit the boosting on the earlier as-of dates and the calibrator on the latest `calibration_share` of rows,
+    then (with `params.refit`) the boosting again on every row.
 
     With a single as-of date (or `time_col=None`) the calibration rows are chosen by a deterministic hash of
     each row instead, and the model records `split="hash"`. Raises ValueError for a missing or non-numeric
@@ -213,6 +219,8 @@ def fit_churn(frame: pd.DataFrame, features: Sequence[str], label: str = "churne
     with threads(params.fit_threads):
         estimator = params.estimator().fit(x[fit_rows], y[fit_rows])
         raw = np.asarray(estimator.decision_function(x[calib]), dtype=float).ravel()
+        if params.refit:
+            estimator = params.estimator().fit(x, y)
     if params.calibration == "isotonic":
         calibrator: Any = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y[calib])
     else:  # Platt scaling: a (barely regularised) logistic regression on the log-odds
@@ -223,7 +231,8 @@ def fit_churn(frame: pd.DataFrame, features: Sequence[str], label: str = "churne
         medians = np.nanmedian(x, axis=0)
     reference = {f: float(m) for f, m in zip(features, medians)}
     return ChurnModel(features=features, estimator=estimator, calibrator=calibrator, calibration=params.calibration,
-                      reference=reference, split=split, calibration_from=boundary, fit_rows=int(fit_rows.sum()),
+                      reference=reference, split=split, calibration_from=boundary,
+                      fit_rows=len(y) if params.refit else int(fit_rows.sum()),
                       calibration_rows=int(calib.sum()), params=params)
 
 
