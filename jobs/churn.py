@@ -4,8 +4,8 @@ Training reads gold.customer_profile's snapshots: each snapshot date whose outco
 `horizon_days` on) is labelled (models.lifecycle.labels). The latest `evaluation_dates` of them are held out;
 the model is fitted on earlier dates whose label window closed by the first evaluation date (so nothing the
 evaluation looks at is seen in training), calibrated on the latest of those (then refitted on all of them), and
-compared on the evaluation
-dates with the recency-only baseline. `champion` moves only if the new version has the higher PR-AUC there.
+compared on the evaluation dates with the recency-only baseline. `champion` moves only if the new version has
+the higher PR-AUC there.
 """
 
 from __future__ import annotations

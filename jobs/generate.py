@@ -54,7 +54,7 @@ def generate(spark: SparkSession, settings: Settings, *, out: str | None = None,
     else:
         landing, truth = settings.path(settings.lake.landing), settings.path(settings.lake.truth)
     bank = generate_bank(spark, params, sources=sources)
-    rows, files, formats, seconds = {}, {}, {}, {"population": round(time.time() - started, 1)}
+    rows, files, formats, seconds = {}, {}, {}, {"setup": round(time.time() - started, 1)}
 
     def write_source(source: str, df: DataFrame) -> None:
         t0 = time.time()
@@ -81,12 +81,10 @@ def generate(spark: SparkSession, settings: Settings, *, out: str | None = None,
     # Largest sources first, so the small ones fill the cores a big write leaves idle at its stage ends. Each
     # DataFrame is built here, on this thread, while the writes already submitted run.
     order = sorted(bank.landing, key=lambda s: -bank.size_hint.get(s, 0))
-    work = [(write_source, bank.landing, s) for s in order] + [(write_truth, bank.truth, n) for n in bank.truth]
     with _unsorted_partitioned_writes(spark), \
             ThreadPoolExecutor(max_workers=settings.generator.parallel_writes, thread_name_prefix="generate") as pool:
-        futures = []
-        for fn, frames, name in work:
-            futures.append(pool.submit(fn, name, frames[name]))
+        futures = [pool.submit(write_source, s, bank.landing[s]) for s in order]
+        futures += [pool.submit(write_truth, n, bank.truth[n]) for n in bank.truth]
         for future in futures:
             future.result()
     rows = {s: rows[s] for s in bank.landing}

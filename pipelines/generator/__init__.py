@@ -89,50 +89,42 @@ def generate_bank(spark: SparkSession, params: GeneratorParams, sources: list[st
 def _generate_bank(spark: SparkSession, params: GeneratorParams, sources, with_truth: bool) -> SyntheticBank:
     ctx = Context(params)
     pop = with_holdings(population(spark, ctx), ctx).cache()
-    memo: dict = {}
-    lock = threading.RLock()
-
-    def once(name, build):
-        def get():
-            with lock:
-                if name not in memo:
-                    memo[name] = build()
-                return memo[name]
-        return get
-
-    fraud = once("fraud", lambda: fraud_transactions(spark, pop, ctx).cache())
-    aml = once("aml", lambda: aml_transactions(spark, pop, ctx).cache())
-    aml_t = once("aml_truth", lambda: aml_truth(aml(), ctx))
-    users = once("users", lambda: platform_users(spark, pop, ctx))
-    pairs = once("pairs", lambda: partner_pairs(spark, ctx))
+    # parts several sources (and the truth) are built from, each built once
+    shared = LazyFrames({
+        "fraud": lambda: fraud_transactions(spark, pop, ctx).cache(),
+        "aml": lambda: aml_transactions(spark, pop, ctx).cache(),
+        "aml_truth": lambda: aml_truth(shared["aml"], ctx),
+        "users": lambda: platform_users(spark, pop, ctx),
+        "pairs": lambda: partner_pairs(spark, ctx),
+    })
 
     def txns():
         return (regular_transactions(pop, ctx).unionByName(scheduled_transactions(pop, ctx))
-                .unionByName(fraud().select(*TXN_COLS)).unionByName(aml().select(*TXN_COLS)))
+                .unionByName(shared["fraud"].select(*TXN_COLS)).unionByName(shared["aml"].select(*TXN_COLS)))
 
     builders = {
         "customers": lambda: customers_landing(pop, ctx),
         "products": lambda: products_landing(spark, ctx),
-        "firms": lambda: firms_landing(spark, pop, pairs(), ctx),
+        "firms": lambda: firms_landing(spark, pop, shared["pairs"], ctx),
         "accounts": lambda: accounts_landing(account_facts(pop, ctx), ctx),
         "transactions": lambda: transactions_landing(txns(), ctx),
         "nav_prices": lambda: nav_prices_landing(spark, ctx),
         "interactions": lambda: interactions_landing(pop, ctx),
         "campaign_responses": lambda: campaign_responses_landing(pop, ctx),
-        "ecommerce_orders": lambda: ecommerce_orders_landing(users(), ctx),
-        "ecommerce_events": lambda: ecommerce_events_landing(users(), ctx),
-        "invoices": lambda: invoices_landing(pairs(), pop, ctx),
-        "fraud_labels": lambda: fraud_labels_landing(fraud(), ctx),
-        "aml_cases": lambda: aml_cases_landing(spark, aml_t(), ctx),
+        "ecommerce_orders": lambda: ecommerce_orders_landing(shared["users"], ctx),
+        "ecommerce_events": lambda: ecommerce_events_landing(shared["users"], ctx),
+        "invoices": lambda: invoices_landing(shared["pairs"], pop, ctx),
+        "fraud_labels": lambda: fraud_labels_landing(shared["fraud"], ctx),
+        "aml_cases": lambda: aml_cases_landing(spark, shared["aml_truth"], ctx),
     }
     wanted = list(builders) if sources is None else [s for s in builders if s in sources]
     landing = LazyFrames({name: (lambda name=name: conform(builders[name](), name)) for name in wanted})
     truth = LazyFrames({
-        "fraud_episodes": lambda: fraud_truth(fraud(), ctx),
-        "aml_typologies": aml_t,
+        "fraud_episodes": lambda: fraud_truth(shared["fraud"], ctx),
+        "aml_typologies": lambda: shared["aml_truth"],
         "product_affinity": lambda: _affinity_truth(pop),
         "churn": lambda: _churn_truth(pop, ctx),
-        "ecommerce_users": lambda: ecommerce_users_truth(users()),
+        "ecommerce_users": lambda: ecommerce_users_truth(shared["users"]),
     } if with_truth else {})
     n, d = params.customers, params.days
     hint = {"transactions": int(n * d * params.txn_per_customer_day * 1.15),
