@@ -29,7 +29,7 @@ from jobs.landing import (
 )
 from jobs.logs import Phases
 from jobs.privacy import pseudonymisation_key
-from jobs.spark import materialise, release, where_computed
+from jobs.spark import materialise, release
 from jobs.tables import build_catalog
 from pipelines.contracts import SourceContract, contract, dependency_order
 from pipelines.ingest.batch_checks import (
@@ -90,11 +90,16 @@ class SourceResult:
 
 def ingest(spark: SparkSession, settings: Settings, *, as_of: date | None = None, sources: list[str] | None = None,
            path: str | None = None, run_id: str | None = None) -> list[SourceResult]:
-    """Ingests every source (or those named), parents first. Raises BatchFailed listing any failed source.
+    """Ingests every source (or those named). Raises BatchFailed listing any failed source.
 
-    A source starts once the parents it references (among those being loaded) have finished; up to
-    `ingest.parallel_sources` sources load at the same time, as concurrent jobs on the one Spark session.
-    A source whose parent failed is BLOCKED, not loaded. Results come back in dependency order.
+    A load is two tasks: *landing* (file checks and the bronze append), which needs nothing else, and
+    *refining* (rules, quarantine, suite, silver MERGE), which starts once the parents the source references
+    (among those being loaded) have their silver. Up to `ingest.parallel_sources` tasks run at the same
+    time, as concurrent jobs on the one Spark session, each in its own fair-scheduler pool; the next task is
+    the ready one with the most landing bytes on its longest chain of dependants, so the chain that ends
+    the run (customers, accounts, transactions, fraud labels) starts first and the big bronze writes overlap
+    the small sources' refining. A source whose parent failed is BLOCKED, not refined. Results come back in
+    dependency order.
     """
     run_id = run_id or uuid.uuid4().hex[:12]
     catalog = build_catalog(settings)
@@ -102,57 +107,103 @@ def ingest(spark: SparkSession, settings: Settings, *, as_of: date | None = None
     names = dependency_order(sources) if sources else dependency_order()
     history = LoadHistory.read(spark, catalog)
     results: dict[str, SourceResult] = {}
-    failed: set[str] = set()
+    started: dict[str, datetime] = {}
+    listed: dict[str, list[LandingFile]] = {}
 
-    def load(name: str) -> SourceResult:
-        started = _now()
-        try:
-            res = _ingest_source(spark, settings, catalog, contract(name), key, history, as_of=as_of, path=path)
-        except BatchFailed as e:
-            res = SourceResult(name, "FAILED", batch_id=e.batch_id, files=e.files,
-                               problems=[str(p) for p in e.problems])
-        except CrmError as e:
-            res = SourceResult(name, "FAILED", problems=[str(e)])
-        res.started_at, res.finished_at = started, _now()
+    def finish(res: SourceResult) -> SourceResult:
+        res.started_at, res.finished_at = started[res.source], _now()
         if res.status != "NOTHING_TO_DO":
             _log_result(spark, catalog, run_id, res)
         log.info("ingest %s", res.line())
         return res
 
-    waiting, running = list(names), {}
+    for name in names:
+        try:
+            listed[name] = _pending_listing(spark, settings, contract(name), as_of, path)
+        except CrmError as e:
+            started[name] = _now()
+            results[name] = finish(SourceResult(name, "FAILED", problems=[str(e)]))
+    weight = _chain_bytes(names, {n: sum(f.size for f in files) for n, files in listed.items()})
+    to_land = [n for n in names if n in listed]
+    landed: dict[str, _Landed] = {}
+
+    def task(stage: str, name: str, batch: _Landed | None) -> SourceResult | _Landed:
+        # Each source's jobs share the cores fairly with the other running sources' (under spark.scheduler.mode
+        # FAIR); a small source is not queued behind every task of a big one.
+        spark.sparkContext.setLocalProperty("spark.scheduler.pool", f"ingest-{name}")
+        c = contract(name)
+        try:
+            if stage == "land":
+                return _land(spark, settings, catalog, c, history, listed[name], as_of=as_of)
+            return _refine(spark, settings, catalog, c, key, history, batch)
+        except BatchFailed as e:
+            return SourceResult(name, "FAILED", batch_id=e.batch_id, files=e.files,
+                                problems=[str(p) for p in e.problems])
+        except CrmError as e:
+            return SourceResult(name, "FAILED", problems=[str(e)])
+        finally:
+            spark.sparkContext.setLocalProperty("spark.scheduler.pool", None)
+
+    def failed() -> set[str]:
+        return {n for n, r in results.items() if r.status in ("FAILED", "BLOCKED")}
+
+    def ready() -> list[tuple[str, str]]:
+        out = [("land", n) for n in to_land]
+        for n in landed:
+            parents = contract(n).parents & set(names)
+            if parents <= set(results):
+                out.append(("refine", n))
+        return sorted(out, key=lambda t: (-weight[t[1]], t[0] != "refine", names.index(t[1])))
+
+    running: dict = {}
     with ThreadPoolExecutor(max_workers=settings.ingest.parallel_sources, thread_name_prefix="ingest") as pool:
-        while waiting or running:
-            for name in list(waiting):
-                parents = contract(name).parents & set(names)
-                if len(running) >= settings.ingest.parallel_sources or not parents <= set(results):
+        while to_land or landed or running:
+            for stage, name in ready():
+                if len(running) >= settings.ingest.parallel_sources:
+                    break
+                blocked = sorted(contract(name).parents & failed())
+                if blocked:  # before its landing or its refining: nothing more is loaded for it
+                    if stage == "land":
+                        to_land.remove(name)
+                    else:
+                        landed.pop(name)
+                    started.setdefault(name, _now())
+                    results[name] = finish(SourceResult(name, "BLOCKED",
+                                                        problems=[f"parent source {', '.join(blocked)} failed"]))
                     continue
-                waiting.remove(name)
-                blocked = sorted(parents & failed)
-                if blocked:
-                    now = _now()
-                    res = SourceResult(name, "BLOCKED", problems=[f"parent source {', '.join(blocked)} failed"],
-                                       started_at=now, finished_at=now)
-                    _log_result(spark, catalog, run_id, res)
-                    log.info("ingest %s", res.line())
-                    results[name] = res
-                    failed.add(name)
+                batch = None
+                if stage == "land":
+                    to_land.remove(name)
+                    started[name] = _now()
                 else:
-                    running[pool.submit(load, name)] = name
+                    batch = landed.pop(name)
+                running[pool.submit(task, stage, name, batch)] = name
             if not running:
                 continue
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 name = running.pop(future)
-                results[name] = future.result()  # anything but a batch failure is a bug: it stops the run
-                if results[name].status in ("FAILED", "BLOCKED"):
-                    failed.add(name)
+                out = future.result()  # anything but a batch failure is a bug: it stops the run
+                if isinstance(out, _Landed):
+                    landed[name] = out
+                else:
+                    results[name] = finish(out)
     ordered = [results[n] for n in names]
-    if failed:
+    if failed():
         problems = [f"{r.source}: {'; '.join(r.problems)}" for r in ordered if r.status == "FAILED"]
         blocked = [r.source for r in ordered if r.status == "BLOCKED"]
         msg = " | ".join(problems) + (f" | blocked: {', '.join(blocked)}" if blocked else "")
         raise BatchFailed("ingest", [msg], results=ordered)
     return ordered
+
+
+def _chain_bytes(names: list[str], size: dict[str, int]) -> dict[str, int]:
+    """Per source, its landing bytes plus the most bytes on any chain of sources that reference it."""
+    out: dict[str, int] = {}
+    for n in reversed(names):  # children come after their parents
+        children = [m for m in names if n in contract(m).parents]
+        out[n] = size.get(n, 0) + max((out[m] for m in children), default=0)
+    return out
 
 
 def _now() -> datetime:
@@ -241,28 +292,56 @@ def _by_file(found: dict[str, list[str]], paths: list[str]) -> dict[str, list[st
     return {p: found.get(p, found.get(p.replace("file:/", "file:///", 1), [])) for p in paths}
 
 
-def _parent_keys(spark: SparkSession, catalog: Catalog, c: SourceContract) -> dict[str, DataFrame]:
+def _parent_keys(spark: SparkSession, catalog: Catalog, c: SourceContract, batch: DataFrame,
+                 max_keys: int) -> dict[str, DataFrame]:
+    """The known parent keys of each foreign key, as one-column DataFrames (`key`).
+
+    A parent with more rows than `max_keys` (e.g. fraud labels on transactions) contributes only the keys the
+    batch references: the batch's distinct values are joined into a scan of the parent's key column, instead
+    of de-duplicating every key the parent holds.
+    """
     keys = {}
     for col in c.foreign_keys:
         parent, parent_col = col.references.split(".")
         name = f"silver.{parent}"
-        if catalog.exists(spark, name):
-            keys[col.references] = catalog.read(spark, name).select(F.col(parent_col).alias("key")).distinct()
-        else:
+        if not catalog.exists(spark, name):
             keys[col.references] = spark.createDataFrame([], "key string")
+            continue
+        known = catalog.read(spark, name).select(F.col(parent_col).alias("key"))
+        if known.count() > max_keys:  # answered from the Delta log's file statistics
+            wanted = batch.select(F.col(col.name).alias("key")).where(F.col("key").isNotNull()).distinct()
+            known = known.join(wanted, "key", "left_semi")
+        keys[col.references] = known.distinct()
     return keys
 
 
-def _ingest_source(spark: SparkSession, settings: Settings, catalog: Catalog, c: SourceContract, key: bytes,
-                   history: LoadHistory, *,
-                   as_of: date | None, path: str | None) -> SourceResult:
-    v = settings.validation
-    phase = Phases(log, f"ingest {c.name}")
-    if c.keeps_versions:
-        _seed_versions(spark, catalog, c)
+def _pending_listing(spark: SparkSession, settings: Settings, c: SourceContract, as_of: date | None,
+                     path: str | None) -> list[LandingFile]:
+    """The source's extract files up to the business date (already ingested ones are told apart later, by
+    checksum)."""
     fmt = settings.sources.formats.get(c.name, c.format)
     root = source_root(settings, c.name, path)
-    files = [f for f in list_files(spark, root, fmt, default_date=as_of) if as_of is None or f.extract_date <= as_of]
+    return [f for f in list_files(spark, root, fmt, default_date=as_of) if as_of is None or f.extract_date <= as_of]
+
+
+@dataclass
+class _Landed:
+    """A batch in bronze, waiting for its parents' silver to be refined."""
+
+    batch_id: str
+    file_rows: list[dict]
+    ingested_at: datetime
+    bronze_version: int | None
+    received: DataFrame
+    phase: Phases
+
+
+def _land(spark: SparkSession, settings: Settings, catalog: Catalog, c: SourceContract, history: LoadHistory,
+          files: list[LandingFile], *, as_of: date | None) -> _Landed | SourceResult:
+    """File checks and the bronze append of every pending file (NOTHING_TO_DO when there is none)."""
+    v = settings.validation
+    phase = Phases(log, f"ingest {c.name}")
+    fmt = settings.sources.formats.get(c.name, c.format)
     if not files:
         return SourceResult(c.name, "NOTHING_TO_DO")
     facts = fingerprints(spark, files)
@@ -311,23 +390,33 @@ def _ingest_source(spark: SparkSession, settings: Settings, catalog: Catalog, c:
     # every later step reads this very version: the batch cannot change under the load
     received_df = catalog.read(spark, bronze_name, bronze_version).where(F.col("_batch_id") == batch_id)
     phase("schema checks and bronze write")
+    return _Landed(batch_id, file_rows, ingested_at, bronze_version, received_df, phase)
 
+
+def _refine(spark: SparkSession, settings: Settings, catalog: Catalog, c: SourceContract, key: bytes,
+            history: LoadHistory, landed: _Landed) -> SourceResult:
+    """Bronze batch -> silver, once the parents' silver is in: see `_publish`."""
+    v = settings.validation
+    if c.keeps_versions:
+        _seed_versions(spark, catalog, c)
+    received_df = landed.received
     opts = ParseOptions(settings.sources.csv.timestamp_format, settings.sources.csv.date_format,
                         v.future_date_tolerance_days)
     # Parent key sets are computed once (a Delta scan under a join costs several times a plain one).
-    parents = {ref: materialise(keys) for ref, keys in _parent_keys(spark, catalog, c).items()}
+    parents = {ref: materialise(keys) for ref, keys in
+               _parent_keys(spark, catalog, c, received_df, settings.ingest.broadcast_max_keys).items()}
     too_big = frozenset(ref for ref, keys in parents.items() if keys.count() > settings.ingest.broadcast_max_keys)
 
     def check(rows: DataFrame) -> DataFrame:
         checked = apply_row_rules(with_known_parents(rows, c, parents, too_big), c, opts)
         return checked.withColumn("_rule", F.get("_violations", 0))
 
-    # Nothing as large as the batch is kept in memory: each step below reads the bronze batch again (a columnar
-    # scan of the columns it needs) and evaluates the rules on the way, which costs less than holding the
-    # checked batch in the executors' memory and spilling it.
+    # Nothing as large as the batch is kept in memory: the rules run once, on the way from bronze to a staged
+    # Parquet copy (a columnar write), which costs less than holding the checked batch in the executors' memory.
     try:
-        return _publish(spark, settings, catalog, c, key, received_df, check, opts, history, batch_id=batch_id,
-                        file_rows=file_rows, ingested_at=ingested_at, bronze_version=bronze_version, phase=phase)
+        return _publish(spark, settings, catalog, c, key, received_df, check, opts, history,
+                        batch_id=landed.batch_id, file_rows=landed.file_rows, ingested_at=landed.ingested_at,
+                        bronze_version=landed.bronze_version, phase=landed.phase)
     finally:
         for keys in parents.values():
             release(keys)
@@ -336,22 +425,107 @@ def _ingest_source(spark: SparkSession, settings: Settings, catalog: Catalog, c:
 def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: SourceContract, key: bytes,
              received: DataFrame, check, opts: ParseOptions, load_history: LoadHistory, *, batch_id: str,
              file_rows: list[dict], ingested_at: datetime, bronze_version: int | None, phase: Phases) -> SourceResult:
-    """Counts and batch checks on the checked rows, then quarantine, silver MERGE and reconciliation.
+    """Stages the checked batch once, then batch checks, quarantine, silver MERGE and reconciliation from it.
 
     `received` is the batch as bronze holds it; `check` types it and adds the rule verdicts.
     """
-    v = settings.validation
-    problems: list[BatchProblem] = []
-    checked = check(received)
+    silver_cols = [col.silver_name for col in c.columns]
 
-    stats = (checked.groupBy("_extract_date", "_source_file", "_rule")
+    # One pass over the bronze batch types every row, evaluates the rules, pseudonymises, fingerprints and
+    # ranks the versions of each key, and stages the result as Parquet, verdicts and all: the counts, the batch
+    # checks, the quarantine, the suite, the MERGE and the versions then read the columns they need from it
+    # instead of each re-running the rules over bronze. A rejected row keeps its record as received
+    # (`_raw_record`) and takes no rank; it is never a version of its key.
+    def staged_shape(rows: DataFrame) -> DataFrame:
+        shaped = pseudonymise(check(rows), c, key)
+        return shaped.withColumn("_record_hash", F.when(F.col("_rule").isNull(), record_hash(silver_cols)))
+
+    # Only keys that arrive more than once need ranking: those rows are set aside by their key (parsed alone,
+    # before any rule runs) and ranked in a small batch of their own; every other row passes straight through,
+    # so the batch is never shuffled as a whole.
+    keyed = typed_key(received, c, opts)
+    key_cols = [key_alias(k) for k in c.silver_key]
+    repeated = materialise(repeated_keys(keyed.select(*key_cols), key_cols))
+    if repeated.count() <= settings.ingest.broadcast_max_keys:
+        once, repeats = (side.drop(*key_cols) for side in split_repeated(keyed, key_cols, repeated))
+        every_row = (staged_shape(once).withColumn("_rank", F.when(F.col("_rule").isNull(), F.lit(1)))
+                     .unionByName(_rank_accepted(staged_shape(repeats), c)))
+    else:  # too many to broadcast: rank the whole batch
+        every_row = _rank_accepted(staged_shape(received), c)
+    every_row = every_row.select(*silver_cols, *SILVER_METADATA, "_rank", "_rule", "_violations", "_raw_record")
+    staging = f"{catalog.location('ops.ingest_staging').rstrip('/')}/{c.name}"
+    try:
+        every_row.write.mode("overwrite").parquet(staging)
+        staged = spark.read.parquet(staging)
+        phase("row rules, pseudonymise, de-duplicate and stage")
+        received_n, quarantined, duplicates = _check_batch(settings, c, staged, load_history, batch_id, file_rows)
+        phase("batch checks")
+
+        # Quarantine: every rejected row with its first rule, all its rules and the record as received.
+        quarantined_written = 0
+        if quarantined:
+            with _OPS_WRITE:
+                catalog.replace_where(spark, "ops.quarantine",
+                                      quarantine_rows(staged.where(F.col("_rule").isNotNull()), c, batch_id,
+                                                      ingested_at),
+                                      f"source = '{c.name}' AND batch_id = '{batch_id}'")
+            quarantined_written = (catalog.read(spark, "ops.quarantine")
+                                   .where((F.col("source") == c.name) & (F.col("batch_id") == batch_id)).count())
+            phase("quarantine write")
+
+        accepted = staged.where(F.col("_rule").isNull())
+        final = accepted.where(F.col("_rank") == 1).select(*silver_cols, *SILVER_METADATA)
+        expectations = None
+        if settings.validation.run_great_expectations:
+            result = validate(final, expectation_suite(c, SILVER_METADATA))
+            expectations = result.summary()
+            if not result.success:
+                raise _fail([BatchProblem("expectations_failed", None, result.summary())], batch_id, file_rows)
+            phase("great expectations")
+        inserted, updated, merged_rows = _merge_silver(spark, catalog, c, final)
+        phase("silver merge")
+        if c.keeps_versions:
+            _merge_versions(spark, catalog, c,
+                            first_known_versions(accepted.select(*silver_cols, *SILVER_METADATA), c.silver_key))
+            phase("versions merge")
+    finally:
+        release(repeated)
+        delete(spark, staging)
+
+    res = SourceResult(
+        c.name, "SUCCEEDED", batch_id=batch_id, files=file_rows, rows_received=received_n,
+        rows_accepted=merged_rows, rows_quarantined=quarantined_written, rows_duplicate=duplicates,
+        rows_inserted=inserted, rows_updated=updated, expectations=expectations,
+        bronze_version=bronze_version, silver_version=catalog.version(spark, f"silver.{c.name}"),
+    )
+    if not res.reconciled:
+        raise CrmError(f"{c.name}: reconciliation failed for batch {batch_id}: received {received_n} != accepted "
+                       f"{merged_rows} + quarantined {quarantined_written} + duplicates {duplicates}")
+    return res
+
+
+def _rank_accepted(rows: DataFrame, c: SourceContract) -> DataFrame:
+    """`ranked_versions` among a key's accepted rows only; a rejected row gets no rank."""
+    ranked = ranked_versions(rows.withColumn("_accepted", F.col("_rule").isNull()), c, [*c.silver_key, "_accepted"])
+    return ranked.withColumn("_rank", F.when(F.col("_accepted"), F.col("_rank"))).drop("_accepted")
+
+
+def _check_batch(settings: Settings, c: SourceContract, staged: DataFrame, load_history: LoadHistory,
+                 batch_id: str, file_rows: list[dict]) -> tuple[int, int, int]:
+    """Rows received, quarantined and duplicate, counted per file and date from the staged verdicts, and the
+    batch-level checks on those counts (empty files, a row-count collapse, broken foreign keys, too much
+    quarantine). Fills each file's row count; raises BatchFailed, before silver is touched, on any problem."""
+    v = settings.validation
+    stats = (staged.groupBy("_extract_date", "_source_file", "_rule")
              .agg(F.count(F.lit(1)).alias("n"),
-                  F.sum(F.array_join("_violations", ",").contains("unknown_reference:").cast("int")).alias("fk"))
+                  F.sum(F.array_join("_violations", ",").contains("unknown_reference:").cast("int")).alias("fk"),
+                  F.sum((F.col("_rank") > 1).cast("int")).alias("dup"))
              .collect())
     received_n = sum(r["n"] for r in stats)
     quarantined = sum(r["n"] for r in stats if r["_rule"] is not None)
     broken_fk = sum(r["fk"] for r in stats)
-    phase("row rules")
+    duplicates = sum(r["dup"] or 0 for r in stats)
+    problems: list[BatchProblem] = []
     rows_by_file: dict[str, int] = {}
     rows_by_date: dict[date, int] = {}
     for r in stats:
@@ -374,75 +548,13 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
                               "broke row rules")
     if problems:
         raise _fail(problems, batch_id, file_rows)
-
-    # Quarantine: every rejected row with its first rule, all its rules and the record as received.
-    quarantined_written = 0
-    if quarantined:
-        with _OPS_WRITE:
-            catalog.replace_where(spark, "ops.quarantine", quarantine_rows(checked, c, batch_id, ingested_at),
-                                  f"source = '{c.name}' AND batch_id = '{batch_id}'")
-        quarantined_written = (catalog.read(spark, "ops.quarantine")
-                               .where((F.col("source") == c.name) & (F.col("batch_id") == batch_id)).count())
-    phase("quarantine write")
-
-    # Silver: typed, pseudonymised, latest version per key. Only keys that arrive more than once need ranking:
-    # those rows are set aside by their key (parsed alone, before any rule runs) and ranked in a small batch
-    # of their own; every other row passes straight through, so the batch is never shuffled as a whole.
-    silver_cols = [col.silver_name for col in c.columns]
-
-    def silver_shaped(rows: DataFrame) -> DataFrame:
-        accepted = pseudonymise(where_computed(check(rows), F.col("_rule").isNull()), c, key)
-        return accepted.withColumn("_record_hash", record_hash(silver_cols)).select(*silver_cols, *SILVER_METADATA)
-
-    keyed = typed_key(received, c, opts)
-    key_cols = [key_alias(k) for k in c.silver_key]
-    repeated = materialise(repeated_keys(keyed.select(*key_cols), key_cols))
-    if repeated.count() <= settings.ingest.broadcast_max_keys:
-        once, repeats = (side.drop(*key_cols) for side in split_repeated(keyed, key_cols, repeated))
-        every_version = silver_shaped(once).withColumn("_rank", F.lit(1)).unionByName(
-            ranked_versions(silver_shaped(repeats), c, c.silver_key))
-    else:  # too many to broadcast: rank the whole batch
-        every_version = ranked_versions(silver_shaped(received), c, c.silver_key)
-    # The batch is staged once as Parquet: the suite's dozen Spark jobs, the MERGE and the versions then read
-    # the columns they need from it instead of each re-running the rules over the bronze batch.
-    staging = f"{catalog.location('ops.ingest_staging').rstrip('/')}/{c.name}"
-    try:
-        every_version.write.mode("overwrite").parquet(staging)
-        staged = spark.read.parquet(staging)
-        final = staged.where("_rank = 1").drop("_rank")
-        duplicates = staged.where("_rank > 1").count()
-        phase("pseudonymise, de-duplicate and stage")
-        expectations = None
-        if settings.validation.run_great_expectations:
-            result = validate(final, expectation_suite(c, SILVER_METADATA))
-            expectations = result.summary()
-            if not result.success:
-                raise _fail([BatchProblem("expectations_failed", None, result.summary())], batch_id, file_rows)
-            phase("great expectations")
-        inserted, updated, merged_rows = _merge_silver(spark, catalog, c, final)
-        phase("silver merge")
-        if c.keeps_versions:
-            _merge_versions(spark, catalog, c, first_known_versions(staged.drop("_rank"), c.silver_key))
-            phase("versions merge")
-    finally:
-        release(repeated)
-        delete(spark, staging)
-
-    res = SourceResult(
-        c.name, "SUCCEEDED", batch_id=batch_id, files=file_rows, rows_received=received_n,
-        rows_accepted=merged_rows, rows_quarantined=quarantined_written, rows_duplicate=duplicates,
-        rows_inserted=inserted, rows_updated=updated, expectations=expectations,
-        bronze_version=bronze_version, silver_version=catalog.version(spark, f"silver.{c.name}"),
-    )
-    if not res.reconciled:
-        raise CrmError(f"{c.name}: reconciliation failed for batch {batch_id}: received {received_n} != accepted "
-                       f"{merged_rows} + quarantined {quarantined_written} + duplicates {duplicates}")
-    return res
+    return received_n, quarantined, duplicates
 
 
-def quarantine_rows(checked: DataFrame, c: SourceContract, batch_id: str, at: datetime) -> DataFrame:
-    """One row per rejected record: first rule and column, a readable detail, every rule, the raw record."""
-    rejected = (where_computed(checked, F.col("_rule").isNotNull())
+def quarantine_rows(rejected: DataFrame, c: SourceContract, batch_id: str, at: datetime) -> DataFrame:
+    """One row per rejected record (rows with a `_rule`): first rule and column, a readable detail, every rule,
+    the raw record."""
+    rejected = (rejected
                 .withColumn("_raw_map", F.from_json("_raw_record", "map<string,string>"))
                 .withColumn("_code", F.col("_rule")))
     column = F.split_part(F.col("_code"), F.lit(":"), F.lit(2))

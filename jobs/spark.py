@@ -11,8 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame, SparkSession
 
 from jobs.config import ConfigError, Settings
 from jobs.java import ensure_java_home
@@ -89,6 +88,9 @@ def build_session(settings: Settings) -> SparkSession:
         # PySpark 4 records the Python call site of every Column operation (JVM round trips each);
         # our plans are built from thousands of them, so this alone costs tens of seconds per job.
         .config("spark.python.sql.dataFrameDebugging.enabled", "false")
+        # Concurrent loads (crm ingest) each run in their own pool and share the cores; jobs that name no pool
+        # share the default one, first come first served, as under FIFO.
+        .config("spark.scheduler.mode", "FAIR")
     )
     for k, v in delta_defaults(settings).items():
         builder = builder.config(k, v)
@@ -133,14 +135,3 @@ def release(df: DataFrame) -> None:
     plan = df._jdf.queryExecution().analyzed()
     if plan.getClass().getSimpleName() == "LogicalRDD":
         plan.rdd().unpersist(False)
-
-
-def where_computed(df: DataFrame, condition: Column) -> DataFrame:
-    """`df.where(condition)` for a condition on columns `df` computes, computing them once per row.
-
-    Spark's optimizer pushes a filter below the projection that defines its columns by copying their
-    expressions into it, so a filter on the contract-rule verdict would evaluate the hundred rule expressions
-    twice per row. A non-deterministic term (the partition id, always >= 0) keeps the filter above them.
-    """
-    fenced = df.withColumn("_fence", F.spark_partition_id())
-    return fenced.where(condition & (F.col("_fence") >= 0)).drop("_fence")
