@@ -73,6 +73,7 @@ def features_markdown() -> str:
     from features.aml import AML_FEATURES
     from features.daily import CUSTOMER_DAILY
     from features.profile import CUSTOMER_PROFILE, SOURCE_GROUPS, zero_when_absent
+    from features.profile.year_window import ACTIVITY_365D
     from features.tags import CUSTOMER_TAGS
     from features.txn import TXN_FEATURES
 
@@ -80,7 +81,7 @@ def features_markdown() -> str:
            "Generated from the feature column definitions in `features/` by `crm docs`; do not edit by hand. "
            "Amounts are in CNY at reference rates (`features/reference.py`). A window `30d` ends on the as-of "
            "date and spans 30 days; on `gold.txn_features` a window ends just before the transaction.\n"]
-    for table in (CUSTOMER_DAILY, CUSTOMER_PROFILE, CUSTOMER_TAGS, TXN_FEATURES, AML_FEATURES):
+    for table in (CUSTOMER_DAILY, CUSTOMER_PROFILE, ACTIVITY_365D, CUSTOMER_TAGS, TXN_FEATURES, AML_FEATURES):
         out += [f"## `{table.name}`\n", table.description + "\n", f"Key: {', '.join(f'`{k}`' for k in table.key)}.\n"]
         for g in table.groups:
             out += [f"### {g.name}\n", g.description + "\n", "| column | type | window | meaning |",

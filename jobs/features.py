@@ -22,7 +22,8 @@ from features.daily import CUSTOMER_DAILY, KEY, collapse, customer_daily, custom
 from features.history import known_on
 from features.conditions import ConditionError
 from features.profile import CUSTOMER_PROFILE, ProfileRules, ProfileSources, customer_profile
-from features.profile.activity import LOOKBACK as ACTIVITY_LOOKBACK
+from features.profile.activity import SHORT_LOOKBACK as ACTIVITY_LOOKBACK
+from features.profile.year_window import ACTIVITY_365D, DAYS as YEAR_DAYS, carried_totals, year_totals
 from features.profile.service import LOOKBACK as SERVICE_LOOKBACK
 from features.profile.supply_chain import LOOKBACK as SUPPLY_CHAIN_LOOKBACK
 from features.profile.wealth import NAV_MAX_AGE_DAYS
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 DAILY = CUSTOMER_DAILY.name
 PROFILE = CUSTOMER_PROFILE.name
 TAGS = CUSTOMER_TAGS.name
+YEAR = ACTIVITY_365D.name
 # Which silver tables feed customer_daily, with the column that says when each record happened.
 DAILY_SOURCES = {"transactions": "txn_ts", "ecommerce_orders": "order_ts"}
 
@@ -277,11 +279,13 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
     as_of_dates = sorted(set(as_of_dates))
     dates = spark.createDataFrame([(d,) for d in as_of_dates], "as_of_date date")
     daily = catalog.read(spark, DAILY) if catalog.exists(spark, DAILY) else \
-        spark.createDataFrame([], CUSTOMER_DAILY.ddl())
+        spark.createDataFrame([], CUSTOMER_DAILY.ddl() + ", source string, source_version bigint")
     previous, previous_date = previous_snapshot(spark, catalog, as_of_dates[0])
+    year = _year_totals(spark, catalog, daily, as_of_dates, dates, previous_date)
+    phase("365-day totals")
     if previous_date is not None:
-        # Only the activity windows and what arrived since the previous snapshot (whose historical value is
-        # carried) are read: literal bounds let Delta skip the older files, so a nightly run does not grow
+        # Only the short activity windows and what arrived since the previous snapshot (whose historical value
+        # is carried) are read: literal bounds let Delta skip the older files, so a nightly run does not grow
         # with history.
         window_start = as_of_dates[0] - timedelta(days=ACTIVITY_LOOKBACK)
         daily = daily.where((F.col("activity_date") > F.lit(window_start))
@@ -308,7 +312,7 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
         firm_versions=arrived("silver.firms_versions", "updated_at"),
         invoice_versions=arrived("silver.invoices_versions", "updated_at")
         .where(F.col("issue_date") > since(SUPPLY_CHAIN_LOOKBACK)),
-        previous=previous, previous_date=previous_date)
+        previous=previous, previous_date=previous_date, year=year)
     tags = [Tag(name, t.condition, t.owner, t.description) for name, t in settings.features.tags.items()]
     try:
         profile = customer_profile(sources, profile_rules(settings))
@@ -329,6 +333,40 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
     return ProfileBuild(as_of_dates, rows, removed, tagged, time.monotonic() - started)
 
 
+def _year_totals(spark: SparkSession, catalog: Catalog, daily: DataFrame, as_of_dates: list[date],
+                 dates: DataFrame, previous_date: date | None) -> DataFrame:
+    """gold.customer_activity_365d on the as-of dates, written and read back.
+
+    A nightly build (one date, after a snapshot) carries the previous snapshot's totals forward, provided
+    customer_daily has not since gained rows the bank knew of by then (a fold after that snapshot was built
+    that restated its days); otherwise the totals are summed from the year of customer_daily."""
+    watermarks = _watermarks(spark, catalog)
+    carried = None
+    if len(as_of_dates) == 1 and previous_date is not None and catalog.exists(spark, YEAR):
+        before = catalog.read(spark, YEAR).where(F.col("as_of_date") == F.lit(previous_date))
+        built = before.select("daily_watermarks").limit(1).collect()
+        if built and not _restated(daily, built[0][0] or {}, previous_date):
+            carried = carried_totals(daily, before.drop("daily_watermarks"), previous_date, as_of_dates[0])
+    if carried is None:
+        start = as_of_dates[0] - timedelta(days=YEAR_DAYS)
+        carried = year_totals(daily.where(F.col("activity_date") > F.lit(start)), dates)
+    in_dates = ", ".join(f"DATE'{d}'" for d in as_of_dates)
+    stamped = carried.withColumn("daily_watermarks", F.create_map(
+        *[x for source, v in sorted(watermarks.items()) for x in (F.lit(source), F.lit(v).cast("bigint"))])
+        if watermarks else F.lit(None).cast("map<string,bigint>"))
+    catalog.replace_where(spark, YEAR, stamped, f"as_of_date IN ({in_dates})")
+    return catalog.read(spark, YEAR).where(F.col("as_of_date").isin(as_of_dates)).drop("daily_watermarks")
+
+
+def _restated(daily: DataFrame, built_from: dict[str, int], on: date) -> bool:
+    """Whether customer_daily gained rows known by `on` in a fold after `built_from` (source -> version)."""
+    newer = None
+    for source in DAILY_SOURCES:
+        fold = (F.col("source") == source) & (F.col("source_version") > F.lit(built_from.get(source, -1)))
+        newer = fold if newer is None else newer | fold
+    return daily.where(newer & (F.col("known_date") <= F.lit(on))).limit(1).count() > 0
+
+
 def _apply_retention(spark: SparkSession, settings: Settings, catalog: Catalog) -> list[date]:
     """Daily snapshots are kept `daily_snapshot_days`; older ones only on the cadence, up to the retention."""
     f = settings.features
@@ -340,7 +378,7 @@ def _apply_retention(spark: SparkSession, settings: Settings, catalog: Catalog) 
     drop = [d for d in kept if (latest - d).days > f.snapshot_retention_days
             or ((latest - d).days > f.daily_snapshot_days and d not in cadence)]
     if drop:
-        for name in (PROFILE, TAGS):
+        for name in (PROFILE, TAGS, YEAR):
             if catalog.exists(spark, name):
                 catalog.delta(spark, name).delete(F.col("as_of_date").isin(drop))
     return sorted(drop)

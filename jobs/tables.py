@@ -266,12 +266,19 @@ def gold_specs() -> list[TableSpec]:
     from features.aml import AML_FEATURES
     from features.daily import CUSTOMER_DAILY
     from features.profile import CUSTOMER_PROFILE
+    from features.profile.year_window import ACTIVITY_365D
     from features.tags import CUSTOMER_TAGS
     from features.txn import TXN_FEATURES
 
     return [TableSpec(CUSTOMER_DAILY.name, CUSTOMER_DAILY.description,
                       comments={**CUSTOMER_DAILY.comments, **DAILY_LINEAGE}),
             TableSpec(CUSTOMER_PROFILE.name, CUSTOMER_PROFILE.description, comments=CUSTOMER_PROFILE.comments,
+                      partition_by=("as_of_date",)),
+            TableSpec(ACTIVITY_365D.name, ACTIVITY_365D.description,
+                      comments={**ACTIVITY_365D.comments,
+                                "daily_watermarks": "customer_daily fold versions (per source) the totals were "
+                                                    "built from; a later fold of rows known by the as-of date "
+                                                    "makes the next build sum the year afresh."},
                       partition_by=("as_of_date",)),
             TableSpec(CUSTOMER_TAGS.name, CUSTOMER_TAGS.description, comments=CUSTOMER_TAGS.comments,
                       partition_by=("as_of_date",)),

@@ -50,7 +50,9 @@ def zero_when_absent(f: Feature) -> bool:
 class ProfileSources:
     """What the profile reads. `*_known` are record versions known on each as-of date
     (features.history.known_on); `*_versions` are silver.<source>_versions; the rest are silver tables
-    (`daily` is gold.customer_daily). `previous` is the latest snapshot before the first as-of date, if any."""
+    (`daily` is gold.customer_daily). `previous` is the latest snapshot before the first as-of date, if any.
+    `year` is gold.customer_activity_365d on the as-of dates; without it the 365-day totals are summed from
+    `daily`, which must then hold the whole year before each as-of date (else its last 120 days suffice)."""
     as_of_dates: DataFrame          # one column, as_of_date
     customers_known: DataFrame
     accounts_known: DataFrame
@@ -62,6 +64,7 @@ class ProfileSources:
     invoice_versions: DataFrame
     previous: DataFrame | None = None
     previous_date: date | None = None
+    year: DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def customer_profile(src: ProfileSources, rules: ProfileRules) -> DataFrame:
     out = demographic_features(src.customers_known)
     for part in (holding_features(src.accounts_known, src.products),
                  wealth_features(src.accounts_known, src.products, src.nav, src.customers_known, dates),
-                 activity_features(src.daily, dates),
+                 activity_features(src.daily, dates, src.year),
                  supply_chain_features(src.firm_versions, src.invoice_versions, dates),
                  service_features(src.interactions, dates)):
         out = out.join(part, list(KEY), "left")

@@ -1,7 +1,10 @@
 """Recency, frequency and monetary value, overall and per channel and merchant group, and the spending trend.
 
 From gold.customer_daily as known on each as-of date: a day counts only with the deliveries that had
-arrived by then. Windows end on the as-of date itself (the 30-day window is as_of-29 .. as_of).
+arrived by then. Windows end on the as-of date itself (the 30-day window is as_of-29 .. as_of). The windows
+up to 90 days and the trend are summed from customer_daily's last 120 days; the 365-day columns come from the
+running totals of `features.profile.year_window` (gold.customer_activity_365d), so a night's build reads a
+bounded slice of customer_daily however long the history.
 """
 
 from __future__ import annotations
@@ -10,15 +13,18 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from features.columns import Feature, FeatureGroup, slug
+from features.profile.year_window import AMOUNTS, DAYS, MICRO, year_totals
 from features.reference import MERCHANT_GROUP_NAMES
 from pipelines.contracts.core_banking import CHANNELS
 from pipelines.contracts.ecommerce import ECOM_CATEGORIES
 
-WINDOWS = (7, 30, 90, 365)
+WINDOWS = (7, 30, 90, DAYS)
+SHORT_WINDOWS = tuple(w for w in WINDOWS if w < DAYS)      # summed from customer_daily rows
 TREND_RECENT, TREND_PRIOR = 30, 90        # the last 30 days against the 90 days before them
-LOOKBACK = max(max(WINDOWS), TREND_RECENT + TREND_PRIOR)
+LOOKBACK = DAYS                           # the longest window (from the running totals)
+SHORT_LOOKBACK = max(max(SHORT_WINDOWS), TREND_RECENT + TREND_PRIOR)   # what is read of customer_daily
 MIX_WINDOW = 90                           # channel and merchant-group mix
-AFFINITY_WINDOW = 365                     # e-commerce category shares
+AFFINITY_WINDOW = DAYS                    # e-commerce category shares
 
 _W = [f"{w}d" for w in WINDOWS]
 ACTIVITY = FeatureGroup("activity", "Recency, frequency and monetary value of banking activity, in CNY.", (
@@ -57,7 +63,7 @@ GROUPS = (ACTIVITY, ECOMMERCE)
 
 
 def _known_rows(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
-    """Each as-of date's view of the lookback: the customer_daily rows known by then, with the day's age.
+    """Each as-of date's view of the short lookback: the customer_daily rows known by then, with the day's age.
 
     Rows are not summed per day first: every measure but the active-day ones is a sum, and summing per customer
     directly lets Spark pre-aggregate before the shuffle instead of moving every wide row.
@@ -65,21 +71,17 @@ def _known_rows(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
     pairs = daily.join(F.broadcast(as_of_dates),
                        (F.col("known_date") <= F.col("as_of_date"))
                        & (F.col("activity_date") <= F.col("as_of_date"))
-                       & (F.col("activity_date") > F.date_sub(F.col("as_of_date"), LOOKBACK)))
+                       & (F.col("activity_date") > F.date_sub(F.col("as_of_date"), SHORT_LOOKBACK)))
     return pairs.withColumn("_age", F.datediff("as_of_date", "activity_date"))
 
 
 def _active_days(rows: DataFrame) -> DataFrame:
-    """Recency and active days: a day counts when its rows, summed, still hold a transaction or an order
-    (a day whose activity was all retracted does not)."""
-    days = rows.groupBy("customer_id", "as_of_date", "_age").agg(
-        F.sum("txn_count").alias("_txns"), F.sum("ecom_order_count").alias("_orders"))
-    active, ordered = F.col("_txns") > 0, F.col("_orders") > 0
+    """Active days in the short windows: a day counts when its rows, summed, still hold a transaction (a day
+    whose activity was all retracted does not)."""
+    days = rows.groupBy("customer_id", "as_of_date", "_age").agg(F.sum("txn_count").alias("_txns"))
+    active = F.col("_txns") > 0
     return days.groupBy("customer_id", "as_of_date").agg(
-        F.min(F.when(active, F.col("_age"))).alias("days_since_last_txn"),
-        *[F.count(F.when(active & _in(w), True)).alias(f"active_days_{w}d") for w in WINDOWS],
-        F.min(F.when(ordered, F.col("_age"))).alias("days_since_last_order"),
-    )
+        *[F.count(F.when(active & _in(w), True)).alias(f"active_days_{w}d") for w in SHORT_WINDOWS])
 
 
 def _in(days: int) -> Column:
@@ -94,15 +96,39 @@ def _share(part: Column, whole: Column) -> Column:
     return F.when(whole > 0, part / whole)
 
 
-def activity_features(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
-    """One row per customer with any activity in the lookback, per as-of date: the ACTIVITY and ECOMMERCE groups."""
+def _year(totals: DataFrame) -> DataFrame:
+    """The 365-day columns from the running totals (amounts back from micro-yuan to CNY)."""
+    def cny(measure: str) -> Column:
+        return F.col(AMOUNTS[measure]) / MICRO
+
+    y = f"{DAYS}d"
+    return totals.select(
+        "customer_id", "as_of_date",
+        F.datediff("as_of_date", "last_txn_date").alias("days_since_last_txn"),
+        F.datediff("as_of_date", "last_order_date").alias("days_since_last_order"),
+        F.col("txn_count").alias(f"txn_count_{y}"), F.col("active_days").alias(f"active_days_{y}"),
+        cny("debit_amount").alias(f"debit_amount_{y}"), cny("credit_amount").alias(f"credit_amount_{y}"),
+        cny("card_spend_amount").alias(f"card_spend_{y}"), cny("income_amount").alias(f"income_{y}"),
+        cny("abroad_amount").alias(f"abroad_spend_{y}"), cny("fee_amount").alias(f"fees_{y}"),
+        *[_share(cny(f"ecom_amount_{slug(c)}"), cny("ecom_order_amount")).alias(f"ecom_share_{slug(c)}_{y}")
+          for c in ECOM_CATEGORIES])
+
+
+def activity_features(daily: DataFrame, as_of_dates: DataFrame, year: DataFrame | None = None) -> DataFrame:
+    """One row per customer with any activity in the lookback, per as-of date: the ACTIVITY and ECOMMERCE groups.
+
+    `year` is gold.customer_activity_365d on the as-of dates; without it the totals are summed from `daily`,
+    which must then hold the whole 365-day window (else the last 120 days suffice)."""
+    if year is None:
+        year = year_totals(daily, as_of_dates)
     rows = _known_rows(daily, as_of_dates)
+    short = SHORT_WINDOWS
     aggs = [
-        *[_sum("txn_count", w).alias(f"txn_count_{w}d") for w in WINDOWS],
-        *[_sum("debit_amount", w).alias(f"debit_amount_{w}d") for w in WINDOWS],
-        *[_sum("credit_amount", w).alias(f"credit_amount_{w}d") for w in WINDOWS],
-        *[_sum("card_spend_amount", w).alias(f"card_spend_{w}d") for w in WINDOWS],
-        *[_sum("income_amount", w).alias(f"income_{w}d") for w in WINDOWS],
+        *[_sum("txn_count", w).alias(f"txn_count_{w}d") for w in short],
+        *[_sum("debit_amount", w).alias(f"debit_amount_{w}d") for w in short],
+        *[_sum("credit_amount", w).alias(f"credit_amount_{w}d") for w in short],
+        *[_sum("card_spend_amount", w).alias(f"card_spend_{w}d") for w in short],
+        *[_sum("income_amount", w).alias(f"income_{w}d") for w in short],
         _sum("card_spend_amount", TREND_RECENT).alias("_recent"),
         F.coalesce(F.sum(F.when((F.col("_age") >= TREND_RECENT) & _in(TREND_RECENT + TREND_PRIOR),
                                 F.col("card_spend_amount"))), F.lit(0)).alias("_prior"),
@@ -115,14 +141,12 @@ def activity_features(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
         F.size(F.array_distinct(F.flatten(F.collect_list(F.when(_in(90), F.col("transfer_counterparties"))))))
         .alias("distinct_counterparties_90d"),
         (_sum("fund_purchase_amount", 90) + _sum("fund_redemption_amount", 90)).alias("fund_activity_90d"),
-        _sum("abroad_amount", 365).alias("abroad_spend_365d"),
-        _sum("fee_amount", 365).alias("fees_365d"),
         _sum("ecom_order_count", 90).alias("ecom_orders_90d"),
         _sum("ecom_order_amount", 90).alias("ecom_amount_90d"),
-        *[_sum(f"ecom_amount_{slug(c)}", AFFINITY_WINDOW).alias(f"_ecom_{slug(c)}") for c in ECOM_CATEGORIES],
-        _sum("ecom_order_amount", AFFINITY_WINDOW).alias("_ecom_all"),
     ]
-    out = rows.groupBy("customer_id", "as_of_date").agg(*aggs).join(_active_days(rows), ["customer_id", "as_of_date"])
+    out = (rows.groupBy("customer_id", "as_of_date").agg(*aggs)
+           .join(_active_days(rows), ["customer_id", "as_of_date"])
+           .join(_year(year), ["customer_id", "as_of_date"], "full"))
     prior_month = F.col("_prior") / (TREND_PRIOR / TREND_RECENT)
     out = out.select(
         "*",
@@ -133,7 +157,5 @@ def activity_features(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
           for g in MERCHANT_GROUP_NAMES],
         F.when(F.col("ecom_orders_90d") > 0, F.col("ecom_amount_90d") / F.col("ecom_orders_90d"))
         .alias("ecom_basket_90d"),
-        *[_share(F.col(f"_ecom_{slug(c)}"), F.col("_ecom_all")).alias(f"ecom_share_{slug(c)}_365d")
-          for c in ECOM_CATEGORIES],
     )
     return out.select("customer_id", "as_of_date", *[f.name for g in GROUPS for f in g.features])
