@@ -83,14 +83,17 @@ def year_totals(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
                       (F.col("known_date") <= F.col("as_of_date"))
                       & (F.col("activity_date") <= F.col("as_of_date"))
                       & (F.col("activity_date") > F.date_sub(F.col("as_of_date"), DAYS)))
-    days = (rows.groupBy("customer_id", "as_of_date", "activity_date")
-            .agg(*_weighted(F.lit(1)), F.sum("ecom_order_count").alias("_orders")))
-    out = days.groupBy("customer_id", "as_of_date").agg(
-        *[F.sum(s).cast("bigint").alias(s) for s in _SUMS],
-        F.count(F.when(F.col("txn_count") > 0, True)).cast("int").alias("active_days"),
-        F.max(F.when(F.col("txn_count") > 0, F.col("activity_date"))).alias("last_txn_date"),
-        F.max(F.when(F.col("_orders") > 0, F.col("activity_date"))).alias("last_order_date"))
-    return conform(_nonzero(out), ACTIVITY_365D)
+    key = ["customer_id", "as_of_date"]
+    # the sums straight per customer (Spark pre-aggregates them before the shuffle); only the day counts and
+    # the recencies need each day's total
+    sums = rows.groupBy(*key).agg(*_weighted(F.lit(1)))
+    days = (rows.groupBy(*key, "activity_date")
+            .agg(F.sum("txn_count").alias("_txns"), F.sum("ecom_order_count").alias("_orders"))
+            .groupBy(*key)
+            .agg(F.count(F.when(F.col("_txns") > 0, True)).cast("int").alias("active_days"),
+                 F.max(F.when(F.col("_txns") > 0, F.col("activity_date"))).alias("last_txn_date"),
+                 F.max(F.when(F.col("_orders") > 0, F.col("activity_date"))).alias("last_order_date")))
+    return conform(_nonzero(sums.join(days, key)), ACTIVITY_365D)
 
 
 def _nonzero(totals: DataFrame) -> DataFrame:
