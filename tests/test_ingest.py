@@ -268,3 +268,32 @@ def test_profile_snapshots_from_the_lake(spark, lake):
             for name, value in before.asDict().items():
                 want = pytest.approx(value) if isinstance(value, float) else value
                 assert again[cid][name] == want, (cid, name)
+
+
+def test_a_nightly_profile_carries_the_year_unless_its_days_were_restated(spark, lake):
+    from jobs.features import YEAR, build_profiles
+
+    catalog, settings = lake["catalog"], lake["settings"]
+    day1, day2, cid = date(2026, 1, 1), date(2026, 1, 2), "C00000001"
+    build_profiles(spark, settings, catalog, [day1, day2])
+
+    def txns_365d() -> int:
+        return (catalog.read(spark, "gold.customer_profile")
+                .where((F.col("as_of_date") == day2) & (F.col("customer_id") == cid)).first()["txn_count_365d"])
+
+    truth = txns_365d()
+    day1_totals = (F.col("as_of_date") == day1) & (F.col("customer_id") == cid)
+    try:
+        # day 2 alone starts from day 1's totals: a mark left in them shows through
+        catalog.delta(spark, YEAR).update(day1_totals, {"txn_count": F.col("txn_count") + 1000})
+        build_profiles(spark, settings, catalog, [day2])
+        assert txns_365d() == truth + 1000
+        # were customer_daily folded again after day 1's totals (rows known by day 1 in a newer fold), day 2
+        # sums its year afresh
+        before_any_fold = F.create_map(F.lit("transactions"), F.lit(-1).cast("bigint"))
+        catalog.delta(spark, YEAR).update(F.col("as_of_date") == day1, {"daily_watermarks": before_any_fold})
+        build_profiles(spark, settings, catalog, [day2])
+        assert txns_365d() == truth
+    finally:
+        build_profiles(spark, settings, catalog, [day1, day2])
+    assert txns_365d() == truth
