@@ -27,7 +27,7 @@ from features.profile.year_window import ACTIVITY_365D, DAYS as YEAR_DAYS, carri
 from features.profile.service import LOOKBACK as SERVICE_LOOKBACK
 from features.profile.supply_chain import LOOKBACK as SUPPLY_CHAIN_LOOKBACK
 from features.profile.wealth import NAV_MAX_AGE_DAYS
-from features.profile.relationship import Rule
+from features.profile.relationship import LOYALTY_STAGES, ORIENTATIONS, RELATIONSHIP, Rule, check_rules
 from features.profile.value import ValueRules
 from features.tags import CUSTOMER_TAGS, Tag, check_tags, customer_tags
 from jobs.catalog import Catalog
@@ -276,6 +276,7 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
     for name in PROFILE_INPUTS:
         if not catalog.exists(spark, name):
             raise CrmError(f"customer_profile needs {name}; run `crm ingest` first")
+    tags = _checked_definitions(spark, settings)  # a bad definition stops the run before anything is written
     as_of_dates = sorted(set(as_of_dates))
     dates = spark.createDataFrame([(d,) for d in as_of_dates], "as_of_date date")
     daily = catalog.read(spark, DAILY) if catalog.exists(spark, DAILY) else \
@@ -313,10 +314,8 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
         invoice_versions=arrived("silver.invoices_versions", "updated_at")
         .where(F.col("issue_date") > since(SUPPLY_CHAIN_LOOKBACK)),
         previous=previous, previous_date=previous_date, year=year)
-    tags = [Tag(name, t.condition, t.owner, t.description) for name, t in settings.features.tags.items()]
     try:
         profile = customer_profile(sources, profile_rules(settings))
-        check_tags(profile, tags)  # a bad definition stops the run before anything is written
     except ConditionError as e:
         raise CrmError(f"features: {e}") from None
     phase("inputs and plan")
@@ -331,6 +330,22 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
     removed = _apply_retention(spark, settings, catalog)
     phase("retention")
     return ProfileBuild(as_of_dates, rows, removed, tagged, time.monotonic() - started)
+
+
+def _checked_definitions(spark: SparkSession, settings: Settings) -> list[Tag]:
+    """The configured tags, once they, the orientation rules and the loyalty rules are checked over the
+    profile's columns (a rule over those it may use: all but the relationship ones it assigns)."""
+    tags = [Tag(name, t.condition, t.owner, t.description) for name, t in settings.features.tags.items()]
+    rules = profile_rules(settings)
+    shape = spark.createDataFrame([], CUSTOMER_PROFILE.ddl())
+    try:
+        before_rules = shape.drop(*RELATIONSHIP.names)
+        check_rules(before_rules, "orientation", list(rules.orientation), ORIENTATIONS)
+        check_rules(before_rules, "loyalty", list(rules.loyalty), LOYALTY_STAGES)
+        check_tags(shape, tags)
+    except ConditionError as e:
+        raise CrmError(f"features: {e}") from None
+    return tags
 
 
 def _year_totals(spark: SparkSession, catalog: Catalog, daily: DataFrame, as_of_dates: list[date],

@@ -297,3 +297,18 @@ def test_a_nightly_profile_carries_the_year_unless_its_days_were_restated(spark,
     finally:
         build_profiles(spark, settings, catalog, [day1, day2])
     assert txns_365d() == truth
+
+
+def test_a_bad_tag_stops_the_profile_before_anything_is_written(spark, lake):
+    from jobs.config import TagDefinition
+    from jobs.errors import CrmError
+    from jobs.features import PROFILE, YEAR, build_profiles
+
+    catalog, settings = lake["catalog"], lake["settings"]
+    build_profiles(spark, settings, catalog, [date(2026, 1, 1)])
+    versions = {name: catalog.version(spark, name) for name in (PROFILE, YEAR)}
+    broken = settings.features.model_copy(update={"tags": {
+        **settings.features.tags, "typo": TagDefinition(description="x", condition="txn_count_31d > 0", owner="x")}})
+    with pytest.raises(CrmError, match="tag 'typo'.*txn_count_31d"):
+        build_profiles(spark, settings.model_copy(update={"features": broken}), catalog, [date(2026, 1, 2)])
+    assert {name: catalog.version(spark, name) for name in (PROFILE, YEAR)} == versions
