@@ -269,8 +269,12 @@ def _open_until_closed(known: DataFrame, source: str) -> DataFrame:
     return known.withColumn(column, F.when(early, F.lit(open_)).otherwise(F.col(column)))
 
 
-def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as_of_dates: list[date]) -> ProfileBuild:
-    """gold.customer_profile for every date given, in one pass; each date's snapshot is replaced whole."""
+def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as_of_dates: list[date],
+                   folds: list[Fold] | None = None) -> ProfileBuild:
+    """gold.customer_profile for every date given, in one pass; each date's snapshot is replaced whole.
+
+    `folds`, the customer_daily folds just made, tell which silver versions customer_daily has reached;
+    without them that is read from the table."""
     started = time.monotonic()
     phase = Phases(log, "features profile")
     for name in PROFILE_INPUTS:
@@ -282,7 +286,8 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
     daily = catalog.read(spark, DAILY) if catalog.exists(spark, DAILY) else \
         spark.createDataFrame([], CUSTOMER_DAILY.ddl() + ", source string, source_version bigint")
     previous, previous_date = previous_snapshot(spark, catalog, as_of_dates[0])
-    year = _year_totals(spark, catalog, daily, as_of_dates, dates, previous_date)
+    watermarks = {f.source: f.to_version for f in folds} if folds is not None else _watermarks(spark, catalog)
+    year = _year_totals(spark, catalog, daily, as_of_dates, dates, previous_date, watermarks)
     phase("365-day totals")
     if previous_date is not None:
         # Only the short activity windows and what arrived since the previous snapshot (whose historical value
@@ -349,13 +354,13 @@ def _checked_definitions(spark: SparkSession, settings: Settings) -> list[Tag]:
 
 
 def _year_totals(spark: SparkSession, catalog: Catalog, daily: DataFrame, as_of_dates: list[date],
-                 dates: DataFrame, previous_date: date | None) -> DataFrame:
+                 dates: DataFrame, previous_date: date | None, watermarks: dict[str, int]) -> DataFrame:
     """gold.customer_activity_365d on the as-of dates, written and read back.
 
     A nightly build (one date, after a snapshot) carries the previous snapshot's totals forward, provided
     customer_daily has not since gained rows the bank knew of by then (a fold after that snapshot was built
-    that restated its days); otherwise the totals are summed from the year of customer_daily."""
-    watermarks = _watermarks(spark, catalog)
+    that restated its days); otherwise the totals are summed from the year of customer_daily. The totals are
+    stamped with `watermarks`, the silver version each customer_daily source has been folded to."""
     carried = None
     if len(as_of_dates) == 1 and previous_date is not None and catalog.exists(spark, YEAR):
         before = catalog.read(spark, YEAR).where(F.col("as_of_date") == F.lit(previous_date))
@@ -417,6 +422,6 @@ def run_features(spark: SparkSession, settings: Settings, *, as_of: date | None 
             log.info("features: nothing ingested yet; no profile built")
             return folds, None
         dates = [as_of]
-    build = build_profiles(spark, settings, catalog, dates)
+    build = build_profiles(spark, settings, catalog, dates, folds)
     log.info("features %s", build.line())
     return folds, build

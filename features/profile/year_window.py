@@ -25,11 +25,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from features.columns import Feature, FeatureGroup, FeatureTable, conform, slug
+from features.daily import CUSTOMER_DAILY
 from pipelines.contracts.ecommerce import ECOM_CATEGORIES
 
 DAYS = 365
 MICRO = 1_000_000   # amounts are kept in whole micro-yuan
-# customer_daily measure -> state column; counts are summed as they are
+# customer_daily measure -> state column; counts are summed as they are, amounts in micro-yuan
 COUNTS = {"txn_count": "txn_count"}
 AMOUNTS = {
     "debit_amount": "debit_micro", "credit_amount": "credit_micro", "card_spend_amount": "card_spend_micro",
@@ -37,8 +38,16 @@ AMOUNTS = {
     "ecom_order_amount": "ecom_micro",
     **{f"ecom_amount_{slug(c)}": f"ecom_{slug(c)}_micro" for c in ECOM_CATEGORIES},
 }
+_SUMS = [*COUNTS.values(), *AMOUNTS.values()]
 
-_W = f"{DAYS}d"
+
+def _summed(measure: str, column: str) -> Feature:
+    """The window total of a customer_daily measure, described as customer_daily describes the measure."""
+    daily = next(f for f in CUSTOMER_DAILY.features if f.name == measure)
+    unit = ", micro-yuan" if measure in AMOUNTS else ""
+    return Feature(column, "bigint", daily.description.rstrip(".") + unit + ".", f"{DAYS}d")
+
+
 ACTIVITY_365D = FeatureTable(
     "gold.customer_activity_365d",
     "Running 365-day activity totals per customer per as-of date (the window ends on the as-of date), carried "
@@ -48,22 +57,11 @@ ACTIVITY_365D = FeatureTable(
         Feature("customer_id", "string", "Bank customer number."),
         Feature("as_of_date", "date", "The window is the 365 days ending on this date, as known on it."),
     )), FeatureGroup("totals", "Signed sums of customer_daily over the window.", (
-        Feature("txn_count", "bigint", "Posted transactions.", _W),
-        Feature("debit_micro", "bigint", "Money out, micro-yuan.", _W),
-        Feature("credit_micro", "bigint", "Money in, micro-yuan.", _W),
-        Feature("card_spend_micro", "bigint", "Card purchases, micro-yuan.", _W),
-        Feature("income_micro", "bigint", "Salary, interest and incoming transfers, micro-yuan.", _W),
-        Feature("abroad_micro", "bigint", "Money out abroad, micro-yuan.", _W),
-        Feature("fee_micro", "bigint", "Fees and charges the bank collected, micro-yuan.", _W),
-        Feature("ecom_micro", "bigint", "Completed order value, micro-yuan.", _W),
-        *[Feature(f"ecom_{slug(c)}_micro", "bigint", f"Completed order value in category {c}, micro-yuan.", _W)
-          for c in ECOM_CATEGORIES],
-        Feature("active_days", "int", "Days with at least one posted transaction.", _W),
+        *[_summed(m, s) for m, s in {**COUNTS, **AMOUNTS}.items()],
+        Feature("active_days", "int", "Days with at least one posted transaction.", f"{DAYS}d"),
         Feature("last_txn_date", "date", "Latest day with a posted transaction in the window."),
         Feature("last_order_date", "date", "Latest day with a completed order in the window."),
     ))))
-TOTALS = [f.name for f in ACTIVITY_365D.features if f.name not in ACTIVITY_365D.key]
-_SUMS = [*COUNTS.values(), *AMOUNTS.values()]
 
 
 def _micro(col: str) -> Column:
@@ -87,13 +85,18 @@ def year_totals(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
     # the sums straight per customer (Spark pre-aggregates them before the shuffle); only the day counts and
     # the recencies need each day's total
     sums = rows.groupBy(*key).agg(*_weighted(F.lit(1)))
+    return conform(_nonzero(sums.join(_active_days(rows, key), key)), ACTIVITY_365D)
+
+
+def _active_days(rows: DataFrame, key: list[str]) -> DataFrame:
+    """Per `key`: the days whose rows, summed, still hold a transaction, and the latest such day and the latest
+    with an order (a day whose activity was all retracted does not count)."""
     days = (rows.groupBy(*key, "activity_date")
-            .agg(F.sum("txn_count").alias("_txns"), F.sum("ecom_order_count").alias("_orders"))
-            .groupBy(*key)
-            .agg(F.count(F.when(F.col("_txns") > 0, True)).cast("int").alias("active_days"),
-                 F.max(F.when(F.col("_txns") > 0, F.col("activity_date"))).alias("last_txn_date"),
-                 F.max(F.when(F.col("_orders") > 0, F.col("activity_date"))).alias("last_order_date")))
-    return conform(_nonzero(sums.join(days, key)), ACTIVITY_365D)
+            .agg(F.sum("txn_count").alias("_txns"), F.sum("ecom_order_count").alias("_orders")))
+    return days.groupBy(*key).agg(
+        F.count(F.when(F.col("_txns") > 0, True)).cast("int").alias("active_days"),
+        F.max(F.when(F.col("_txns") > 0, F.col("activity_date"))).alias("last_txn_date"),
+        F.max(F.when(F.col("_orders") > 0, F.col("activity_date"))).alias("last_order_date"))
 
 
 def _nonzero(totals: DataFrame) -> DataFrame:
@@ -181,13 +184,12 @@ def _recheck(daily: DataFrame, totals: DataFrame, as_of: date) -> DataFrame:
     act = F.col("activity_date")
     year = (daily.where((act > F.lit(as_of - timedelta(days=DAYS))) & (act <= F.lit(as_of))
                         & (F.col("known_date") <= F.lit(as_of)))
-            .join(F.broadcast(flagged), "customer_id", "left_semi")
-            .groupBy("customer_id", "activity_date")
-            .agg(F.sum("txn_count").alias("_t"), F.sum("ecom_order_count").alias("_o"))
-            .groupBy("customer_id")
-            .agg(F.max(F.when(F.col("_t") > 0, act)).alias("_lt"), F.max(F.when(F.col("_o") > 0, act)).alias("_lo")))
+            .join(F.broadcast(flagged), "customer_id", "left_semi"))
+    found = _active_days(year, ["customer_id"]).select(
+        "customer_id", F.col("last_txn_date").alias("_lt"), F.col("last_order_date").alias("_lo"),
+        F.lit(True).alias("_rechecked"))
     recheck = F.col("_rechecked").isNotNull()
-    return (totals.join(year.withColumn("_rechecked", F.lit(True)), "customer_id", "left")
+    return (totals.join(found, "customer_id", "left")
             .withColumn("last_txn_date", F.when(recheck, F.col("_lt")).otherwise(F.col("last_txn_date")))
             .withColumn("last_order_date", F.when(recheck, F.col("_lo")).otherwise(F.col("last_order_date")))
             .drop("_lt", "_lo", "_rechecked"))
