@@ -44,6 +44,7 @@ class Catalog:
         self.settings = settings
         self._specs: dict[str, TableSpec] = {}
         self._known: set[str] = set()  # tables seen to exist: Delta tables are never dropped under us
+        self._properties_checked: set[str] = set()
 
     def register(self, spec: TableSpec) -> TableSpec:
         if spec.layer not in LAYERS:
@@ -119,9 +120,11 @@ class Catalog:
 
     def ensure(self, spark: SparkSession, name: str, schema: StructType) -> None:
         """Creates the table (schema, column comments, properties) if it does not exist yet; on an existing
-        table, adds the columns it lacks (schemas change only additively), with their comments."""
+        table, adds the columns it lacks (schemas change only additively), with their comments, and sets the
+        spec's properties it lacks (a table made by an earlier release gains e.g. deletion vectors)."""
         spec = self._specs.get(name) or TableSpec(name, "")
         if self.exists(spark, name):
+            self._ensure_properties(spark, name, spec)
             have = {f.name for f in self.read(spark, name).schema.fields}
             new = [f for f in schema.fields if f.name not in have]
             if new:
@@ -142,9 +145,21 @@ class Catalog:
             builder = builder.partitionedBy(*spec.partition_by)
         builder.execute()
         self._known.add(name)
+        self._properties_checked.add(name)
         ms = self.metastore_name(name)
         if ms:
             spark.sql(f"CREATE TABLE IF NOT EXISTS {ms} USING DELTA LOCATION '{self.location(name)}'")
+
+    def _ensure_properties(self, spark: SparkSession, name: str, spec: TableSpec) -> None:
+        if not spec.properties or name in self._properties_checked:
+            return
+        have = self.delta(spark, name).detail().select("properties").first()[0] or {}
+        missing = {k: v for k, v in spec.properties.items() if have.get(k) != v}
+        if missing:
+            props = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
+            spark.sql(f"ALTER TABLE delta.`{self.location(name)}` SET TBLPROPERTIES ({props})")
+            log.info("%s: set %s", name, props)
+        self._properties_checked.add(name)
 
     def append(self, spark: SparkSession, name: str, df: DataFrame) -> None:
         self.ensure(spark, name, df.schema)

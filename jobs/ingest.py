@@ -580,6 +580,7 @@ def _merge_silver(spark: SparkSession, catalog: Catalog, c: SourceContract, batc
         metrics = catalog.delta(spark, name).history(1).select("operationMetrics").first()[0]
         n = int(metrics.get("numOutputRows", 0))
         return n, 0, n
+    catalog.ensure(spark, name, batch.schema)  # new contract columns, and the spec's properties
     target = catalog.delta(spark, name)
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in c.silver_key)
     (target.alias("t").merge(batch.alias("s"), on)

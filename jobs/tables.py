@@ -232,6 +232,12 @@ def bronze_spec(c: SourceContract) -> TableSpec:
                                          "Restricted: holds direct identifiers.", comments=comments)
 
 
+# The change feed is what gold folds read. Deletion vectors let the nightly MERGE mark the rows a late correction
+# replaces instead of rewriting every file that holds one: a few hundred corrections scattered over a year of
+# transactions otherwise rewrite the whole table (5.4 GB at the M tier) every night.
+SILVER_PROPERTIES = {"delta.enableChangeDataFeed": "true", "delta.enableDeletionVectors": "true"}
+
+
 def silver_spec(c: SourceContract) -> TableSpec:
     comments = {}
     for col in c.columns:
@@ -243,7 +249,7 @@ def silver_spec(c: SourceContract) -> TableSpec:
     comments.update(SILVER_EXTRA)
     return TableSpec(f"silver.{c.name}", f"{c.description} Typed, pseudonymised, one row per "
                                          f"{', '.join(c.silver_key)} (latest version).",
-                     comments=comments, properties={"delta.enableChangeDataFeed": "true"})
+                     comments=comments, properties=SILVER_PROPERTIES)
 
 
 def versions_spec(c: SourceContract) -> TableSpec:

@@ -122,6 +122,31 @@ def test_later_versions_replace_earlier_ones_and_late_records_land(spark, lake):
     assert (t2.rows_inserted, t2.rows_updated) == (2, 1)
 
 
+def test_corrections_are_marked_with_deletion_vectors_not_rewritten(spark, lake):
+    # a night's few corrections must not copy the untouched rows of the files that hold the corrected ones
+    catalog = lake["catalog"]
+    dvs = 0
+    for name in ("silver.customers", "silver.transactions"):
+        merges = [m.operationMetrics for m in
+                  catalog.delta(spark, name).history().where("operation = 'MERGE'").collect()]
+        assert merges and sum(int(m["numTargetRowsUpdated"]) for m in merges) >= 1, (name, merges)
+        assert all(m["numTargetRowsCopied"] == "0" for m in merges), (name, merges)
+        dvs += sum(int(m["numTargetDeletionVectorsAdded"]) for m in merges)
+    assert dvs >= 1  # silver.customers' day-1 file holds more rows than the one corrected
+
+
+def test_a_table_from_an_earlier_release_gains_the_properties_its_spec_names(spark, tmp_path):
+    settings = settings_for(tmp_path)
+    catalog = build_catalog(settings)
+    name = "silver.products"
+    spark.createDataFrame([("P1",)], "product_id string").write.format("delta").save(catalog.location(name))
+    assert "delta.enableDeletionVectors" not in catalog.delta(spark, name).detail().first()["properties"]
+    catalog.append(spark, name, spark.createDataFrame([("P2",)], "product_id string"))
+    props = catalog.delta(spark, name).detail().first()["properties"]
+    assert props["delta.enableDeletionVectors"] == "true" and props["delta.enableChangeDataFeed"] == "true"
+    assert sorted(r[0] for r in catalog.read(spark, name).collect()) == ["P1", "P2"]
+
+
 def test_silver_holds_no_direct_identifier(spark, lake):
     raw_values = set()
     for src in ("customers",):
