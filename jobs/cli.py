@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--export-all", metavar="DIR", help="write every manager's worklist of the date to DIR as "
                    "worklist_<manager>_<date>.csv and .html")
     add("tables", "list the lake's tables: layer, location, Delta version, rows, last update")
+    m = add("maintain", "compact the lake's tables (Delta OPTIMIZE: small files merged, rows marked by deletion "
+                        "vectors dropped); run it outside the nightly loads")
+    m.add_argument("--table", action="append", help="only this table, e.g. silver.transactions (repeatable)")
     add("docs", "regenerate docs/ from the code (source contracts)")
     d = add("demo", "generate a small bank and run every step end to end")
     d.add_argument("--customers", type=int, default=None)
@@ -231,6 +234,18 @@ def cmd_tables(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_maintain(args, settings: Settings) -> int:
+    from jobs.maintain import maintain
+
+    tables = [t for item in (args.table or []) for t in item.split(",") if t]
+    done = maintain(_session(settings), settings, tables or None)
+    for c in done:
+        print(c.line())
+    if not done:
+        print(f"no tables yet under {settings.lake_root}; nothing to maintain")
+    return 0
+
+
 def cmd_docs(args, settings: Settings) -> int:
     from jobs.docs import write_docs
 
@@ -342,6 +357,7 @@ def _demo_aml_settings(args, settings: Settings) -> Settings:
 
 COMMANDS = {"generate": cmd_generate, "ingest": cmd_ingest, "features": cmd_features, "train": cmd_train,
             "score": cmd_score, "tasks": cmd_tasks, "worklist": cmd_worklist, "tables": cmd_tables,
+            "maintain": cmd_maintain,
             "docs": cmd_docs, "demo": cmd_demo}
 
 

@@ -499,6 +499,7 @@ class TableOverride(_Strict):
 class CatalogSettings(_Strict):
     location_pattern: str
     tables: dict[str, TableOverride] = Field(default_factory=dict)
+    compact_file_mb: int = Field(ge=1)
 
 
 class Settings(_Strict):
