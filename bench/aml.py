@@ -4,9 +4,9 @@ injected typologies.
 
     .venv/bin/python bench/aml.py --tier XS                       # 2k customers: a quick check of the script
     .venv/bin/python bench/aml.py --tier S --train                # 10k customers, with training and scoring
-    .venv/bin/python bench/aml.py --tier M --lake /tmp/bench_fraud/M   # 100k customers on a lake prepared already
+    .venv/bin/python bench/aml.py --tier M --lake bench/results/fraud/M   # 100k customers on a lake prepared already
 
-The lake lives under /tmp/bench_aml/<tier> (`--root`) and is kept, so `--reuse` skips preparation; `--lake`
+The lake lives under bench/results/aml/<tier> (`--root`) and is kept, so `--reuse` skips preparation; `--lake`
 points at any prepared folder holding lake/, truth/ and local/ (e.g. the fraud benchmark's, which ingests the
 sources AML reads when run with --days 92).
 1. Preparation (reported, not a target): generate `--days` days (default 92) of customers, products, accounts,
@@ -46,7 +46,7 @@ TIERS = {"XS": 2_000, "S": 10_000, "M": 100_000}  # customers
 SOURCES = ("customers", "products", "accounts", "transactions", "aml_cases")
 DAYS = 92
 M_TARGET_S = 300.0
-ROOT = Path("/tmp/bench_aml")
+ROOT = Path(__file__).resolve().parent / "results" / "aml"
 
 
 def prepare(spark, settings, root: Path, customers: int, days: int) -> dict:
@@ -68,7 +68,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tier", choices=sorted(TIERS), default="XS")
     ap.add_argument("--days", type=int, default=DAYS)
-    ap.add_argument("--root", default=str(ROOT), help="parent folder of the per-tier lakes (default /tmp/bench_aml)")
+    ap.add_argument("--root", default=str(ROOT), help="parent folder of the per-tier lakes (default bench/results/aml)")
     ap.add_argument("--lake", help="a prepared folder (lake/, truth/, local/) to use instead of <root>/<tier>")
     ap.add_argument("--reuse", action="store_true", help="reuse the lake of an earlier run of this tier")
     ap.add_argument("--train", action="store_true", help="also train and score, and report recall against truth")

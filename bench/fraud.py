@@ -7,7 +7,7 @@ and how well the models catch the injected fraud episodes.
 
     .venv/bin/python bench/fraud.py --tier M --prepare-only  # the lake alone (the AML benchmark reuses it)
 
-The lake lives under /tmp/bench_fraud/<tier> (`--root`) and is kept, so `--reuse` can skip preparation.
+The lake lives under bench/results/fraud/<tier> (`--root`) and is kept, so `--reuse` can skip preparation.
 1. Preparation (reported, not a target): generate `--days` days (default 92) of the sources fraud reads
    (customers, products, accounts, transactions, fraud_labels), the truth, and aml_cases, interactions and
    nav_prices for the AML and tasks benchmarks; ingest every extract before the last business date, then the
@@ -58,7 +58,7 @@ SOURCES = ("customers", "products", "accounts", "transactions", "fraud_labels", 
            "nav_prices")
 DAYS = 92
 M_TARGET_S = 120.0             # features + scoring of one day, M tier
-ROOT = Path("/tmp/bench_fraud")
+ROOT = Path(__file__).resolve().parent / "results" / "fraud"
 
 
 def prepare(spark, settings, root: Path, customers: int, days: int) -> dict:
@@ -108,7 +108,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tier", choices=sorted(TIERS), default="XS")
     ap.add_argument("--days", type=int, default=DAYS)
-    ap.add_argument("--root", default=str(ROOT), help="parent folder of the per-tier lakes (default /tmp/bench_fraud)")
+    ap.add_argument("--root", default=str(ROOT), help="parent folder of the per-tier lakes (default bench/results/fraud)")
     ap.add_argument("--reuse", action="store_true", help="reuse the lake and champion of an earlier run of this tier")
     ap.add_argument("--prepare-only", action="store_true",
                     help="generate and ingest the lake (or check a reused one), then stop")

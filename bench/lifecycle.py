@@ -5,7 +5,7 @@ every customer in Spark, at a tier of the generated bank.
     .venv/bin/python bench/lifecycle.py --tier M              # 100k customers: the target
     .venv/bin/python bench/lifecycle.py --tier M --reuse --quiet-wait 600   # skip preparation, on a shared machine
 
-The lake lives under /tmp/bench_life/<tier> (`--root`) and is kept, so `--reuse` can skip preparation.
+The lake lives under bench/results/lifecycle/<tier> (`--root`) and is kept, so `--reuse` can skip preparation.
 1. Preparation (reported, not a target): generate `--days` days (default 120) of the sources the CLV path reads
    (customers, products, accounts, transactions) and the truth tables, and ingest them.
 2. Summary: every customer's repeat-purchase summary at the calibration end (the latest business date minus
@@ -50,7 +50,7 @@ SOURCES = ("customers", "products", "accounts", "transactions")
 DAYS = 120
 DAILY_EXTRACT_DAYS = 5
 M_TARGET_S = 180.0             # summary + fit + scoring, M tier
-ROOT = Path("/tmp/bench_life")
+ROOT = Path(__file__).resolve().parent / "results" / "lifecycle"
 
 
 def prepare(spark, settings, root: Path, customers: int, days: int) -> dict:
@@ -61,7 +61,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tier", choices=sorted(TIERS), default="XS")
     ap.add_argument("--days", type=int, default=DAYS)
-    ap.add_argument("--root", default=str(ROOT), help="parent folder of the per-tier lakes (default /tmp/bench_life)")
+    ap.add_argument("--root", default=str(ROOT), help="parent folder of the per-tier lakes (default bench/results/lifecycle)")
     ap.add_argument("--reuse", action="store_true", help="reuse a lake prepared by an earlier run of this tier")
     ap.add_argument("--driver-memory", default="12g")
     ap.add_argument("--quiet-wait", type=float, default=0.0,

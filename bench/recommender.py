@@ -4,10 +4,10 @@ the generator's latent affinities, and batch scoring throughput.
     .venv/bin/python bench/recommender.py --tier XS            # 2k customers: a quick check of the script
     .venv/bin/python bench/recommender.py --tier S             # 10k customers: the quality figures
     .venv/bin/python bench/recommender.py --tier M             # 100k customers: the scoring target
-    .venv/bin/python bench/recommender.py --tier S --reuse     # skip preparation, reuse /tmp/bench_rec/S
+    .venv/bin/python bench/recommender.py --tier S --reuse     # skip preparation, reuse bench/results/recommender/S
     .venv/bin/python bench/recommender.py --tier M --reuse --quiet-wait 600   # on a shared machine
 
-The lake lives under /tmp/bench_rec/<tier> (`--root`) and is kept, so `--reuse` can skip preparation. Steps:
+The lake lives under bench/results/recommender/<tier> (`--root`) and is kept, so `--reuse` can skip preparation. Steps:
 1. Preparation (reported, not a target): generate a bank of `--days` days (default 120; the last 30 as daily
    extracts) with only the sources the recommender reads (customers, products, accounts, campaign_responses,
    ecommerce_orders) and the truth tables, ingest them, fold gold.customer_daily. Transactions are
@@ -78,7 +78,7 @@ DAILY_EXTRACT_DAYS = 30
 HOLDOUT_DAYS = 60
 SPEEDUP_TARGET = 10.0          # MLlib fit seconds / implicit fit seconds
 M_SCORE_TARGET_S = 120.0       # score_recommender for the M tier's 100k customers
-ROOT = Path("/tmp/bench_rec")
+ROOT = Path(__file__).resolve().parent / "results" / "recommender"
 
 
 # -- 1. preparation ----------------------------------------------------------------------------------------
@@ -293,7 +293,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tier", choices=sorted(TIERS), default="S")
     ap.add_argument("--days", type=int, default=DAYS)
-    ap.add_argument("--root", default=str(ROOT), help="parent folder of the per-tier lakes (default /tmp/bench_rec)")
+    ap.add_argument("--root", default=str(ROOT), help="parent folder of the per-tier lakes (default bench/results/recommender)")
     ap.add_argument("--holdout-days", type=int, default=HOLDOUT_DAYS,
                     help="models.recommender.holdout_days (default 60); the cut-off is the latest date minus this")
     ap.add_argument("--reuse", action="store_true", help="reuse a lake prepared by an earlier run of this tier")

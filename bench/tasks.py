@@ -3,7 +3,7 @@ a bare scan of the profile and accounts it reads.
 
     .venv/bin/python bench/tasks.py --tier XS                       # 2k customers: a quick check of the script
     .venv/bin/python bench/tasks.py --tier M --reuse                # 100k customers, the lake of an earlier run
-    .venv/bin/python bench/tasks.py --tier M --lake /tmp/bench_fraud/M --offers   # the fraud benchmark's lake
+    .venv/bin/python bench/tasks.py --tier M --lake bench/results/fraud/M --offers   # the fraud benchmark's lake
 
 1. Preparation (reported, not a target): generate `--days` days of the sources the engine reads (customers,
    products, accounts, transactions, nav_prices, interactions) and ingest them, or take a prepared lake
@@ -47,7 +47,7 @@ TIERS = {"XS": 2_000, "S": 10_000, "M": 100_000}
 SOURCES = ("customers", "products", "accounts", "transactions", "nav_prices", "interactions")
 DAYS = 60
 M_TARGET_S = 120.0
-ROOT = Path("/tmp/bench_tasks")
+ROOT = Path(__file__).resolve().parent / "results" / "tasks"
 
 
 def yardstick(spark, catalog, end: date) -> dict:
