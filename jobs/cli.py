@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _listed(values: list[str] | None) -> list[str]:
+    """A repeatable option's values, each of which may itself be a comma-separated list."""
+    return [v for item in values or [] for v in item.split(",") if v]
+
+
 def _session(settings: Settings):
     from jobs.spark import build_session
 
@@ -126,7 +131,7 @@ def _print_generate(summary: dict) -> None:
 def cmd_ingest(args, settings: Settings) -> int:
     from jobs.ingest import ingest
 
-    sources = [s for item in (args.source or []) for s in item.split(",") if s]
+    sources = _listed(args.source)
     results = ingest(_session(settings), settings, as_of=args.date, sources=sources or None, path=args.path)
     for r in results:
         print(r.line())
@@ -237,8 +242,7 @@ def cmd_tables(args, settings: Settings) -> int:
 def cmd_maintain(args, settings: Settings) -> int:
     from jobs.maintain import maintain
 
-    tables = [t for item in (args.table or []) for t in item.split(",") if t]
-    done = maintain(_session(settings), settings, tables or None)
+    done = maintain(_session(settings), settings, _listed(args.table) or None)
     for c in done:
         print(c.line())
     if not done:

@@ -59,7 +59,10 @@ def maintain(spark: SparkSession, settings: Settings, tables: list[str] | None =
         return _compact(spark, catalog, tables or catalog.names)
     finally:
         for k, v in saved.items():
-            spark.conf.unset(k) if v is None else spark.conf.set(k, v)
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
 
 
 def _compact(spark: SparkSession, catalog, names: list[str]) -> list[Compaction]:
