@@ -23,7 +23,8 @@ from features.history import known_on
 from features.conditions import ConditionError
 from features.profile import CUSTOMER_PROFILE, ProfileRules, ProfileSources, customer_profile
 from features.profile.activity import SHORT_LOOKBACK as ACTIVITY_LOOKBACK
-from features.profile.year_window import ACTIVITY_365D, DAYS as YEAR_DAYS, carried_totals, year_totals
+from features.profile.year_window import (ACTIVITY_365D, DAYS as YEAR_DAYS, STATE_COUNTS, carried_totals,
+                                          year_totals)
 from features.profile.service import LOOKBACK as SERVICE_LOOKBACK
 from features.profile.supply_chain import LOOKBACK as SUPPLY_CHAIN_LOOKBACK
 from features.profile.wealth import NAV_MAX_AGE_DAYS
@@ -290,9 +291,9 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
     year = _year_totals(spark, catalog, daily, as_of_dates, dates, previous_date, watermarks)
     phase("365-day totals")
     if previous_date is not None:
-        # Only the short activity windows and what arrived since the previous snapshot (whose historical value
-        # is carried) are read: literal bounds let Delta skip the older files, so a nightly run does not grow
-        # with history.
+        # Only the 90 days of the distinct counterparties and what arrived since the previous snapshot (whose
+        # historical value is carried) are read: literal bounds let Delta skip the older files, so a nightly
+        # run does not grow with history.
         window_start = as_of_dates[0] - timedelta(days=ACTIVITY_LOOKBACK)
         daily = daily.where((F.col("activity_date") > F.lit(window_start))
                             | (F.col("known_date") > F.lit(previous_date)))
@@ -364,8 +365,8 @@ def _year_totals(spark: SparkSession, catalog: Catalog, daily: DataFrame, as_of_
     carried = None
     if len(as_of_dates) == 1 and previous_date is not None and catalog.exists(spark, YEAR):
         before = catalog.read(spark, YEAR).where(F.col("as_of_date") == F.lit(previous_date))
-        built = before.select("daily_watermarks").limit(1).collect()
-        if built and not _restated(daily, built[0][0] or {}, previous_date):
+        built = _built_from(before)
+        if built is not None and not _restated(daily, built, previous_date):
             carried = carried_totals(daily, before.drop("daily_watermarks"), previous_date, as_of_dates[0])
     if carried is None:
         start = as_of_dates[0] - timedelta(days=YEAR_DAYS)
@@ -376,6 +377,17 @@ def _year_totals(spark: SparkSession, catalog: Catalog, daily: DataFrame, as_of_
         if watermarks else F.lit(None).cast("map<string,bigint>"))
     catalog.replace_where(spark, YEAR, stamped, f"as_of_date IN ({in_dates})")
     return catalog.read(spark, YEAR).where(F.col("as_of_date").isin(as_of_dates)).drop("daily_watermarks")
+
+
+def _built_from(snapshot: DataFrame) -> dict[str, int] | None:
+    """The fold versions a snapshot of the totals was built from; None when there is no snapshot or an earlier
+    release built it (it lacks totals this one carries: a column it did not have, or one added since, null)."""
+    if not set(STATE_COUNTS) <= set(snapshot.columns):
+        return None
+    built = snapshot.select("daily_watermarks", *STATE_COUNTS).limit(1).collect()
+    if not built or None in tuple(built[0])[1:]:
+        return None
+    return built[0][0] or {}
 
 
 def _restated(daily: DataFrame, built_from: dict[str, int], on: date) -> bool:

@@ -1,5 +1,5 @@
-"""The running 365-day totals: carried from one snapshot to the next, they equal a from-scratch sum exactly,
-through new days, days leaving the window, late records, corrections and retracted days."""
+"""The running window totals (7 to 365 days): carried from one snapshot to the next, they equal a from-scratch
+sum exactly, through new days, days leaving each window, late records, corrections and retracted days."""
 
 from __future__ import annotations
 
@@ -60,7 +60,9 @@ def history(spark):
             row = dict(customer_id=cid, activity_date=act, known_date=known, txn_count=n, debit_amount=amount,
                        credit_amount=round(amount / 3, 4), fee_amount=round(rnd.random(), 6),
                        card_spend_amount=amount * 0.7, income_amount=rnd.random() * 10,
-                       abroad_amount=amount if rnd.random() < 0.1 else 0.0)
+                       abroad_amount=amount if rnd.random() < 0.1 else 0.0, debit_amount_pos=amount / 2,
+                       card_spend_grocery=round(amount * 0.7, 2), cash_out_amount=rnd.choice([0.0, 200.0]),
+                       fund_purchase_amount=rnd.choice([0.0, 0.0, amount * 3]))
             if rnd.random() < 0.3:
                 row.update(ecom_order_count=1, ecom_order_amount=amount / 2, ecom_amount_electronics=amount / 2)
             rows.append(row)
@@ -134,3 +136,47 @@ def test_a_fold_after_the_snapshot_that_restates_its_days_is_noticed(spark):
     assert not _restated(daily, {"transactions": 4, "ecommerce_orders": 2}, on)   # version 5 came after the 2nd
     assert _restated(daily, {"transactions": 2, "ecommerce_orders": 2}, on)       # version 3 restated the 1st
     assert _restated(daily, {"transactions": 5}, on)                              # orders never seen then
+
+
+def test_the_short_windows_move_with_the_date_and_take_late_records(spark):
+    d = date
+    daily = _daily(spark, [
+        # 25 May: leaves the 7-day window on 1 June, stays in the 30-day one
+        dict(customer_id="A", activity_date=d(2026, 5, 25), known_date=d(2026, 5, 25), txn_count=1,
+             debit_amount=4.0, debit_amount_pos=4.0, card_spend_amount=4.0, card_spend_grocery=4.0),
+        # 3 March: in the 90-day window of 31 May, not of 1 June; in the trend's 120 days on both
+        dict(customer_id="A", activity_date=d(2026, 3, 3), known_date=d(2026, 3, 3), txn_count=2,
+             card_spend_amount=9.5, cash_out_amount=100.0),
+        # 29 May, and a record of that day known only on 1 June
+        dict(customer_id="A", activity_date=d(2026, 5, 29), known_date=d(2026, 5, 29), txn_count=1,
+             transfer_out_amount=50.0, ecom_order_count=1, ecom_order_amount=20.0),
+        dict(customer_id="A", activity_date=d(2026, 5, 29), known_date=d(2026, 6, 1), txn_count=1,
+             fund_purchase_amount=1000.0),
+    ])
+    state = year_totals(daily, spark.createDataFrame([(d(2026, 5, 31),)], "as_of_date date"))
+    b = _rows(state)["A"]
+    assert (b["txn_count_7d"], b["active_days_7d"], b["txn_count_90d"], b["active_days_90d"]) == (2, 2, 4, 3)
+    assert (b["cash_out_micro_90d"], b["card_spend_micro_120d"], b["fund_purchase_micro_90d"]) == \
+        (100_000_000, 13_500_000, 0)
+    after = _rows(carried_totals(daily, state, d(2026, 5, 31), d(2026, 6, 1)))
+    a = after["A"]
+    assert (a["txn_count_7d"], a["active_days_7d"], a["txn_count_30d"], a["active_days_30d"]) == (2, 1, 3, 2)
+    assert (a["txn_count_90d"], a["active_days_90d"], a["cash_out_micro_90d"]) == (3, 2, 0)
+    assert (a["debit_pos_micro_90d"], a["card_spend_grocery_micro_90d"], a["card_spend_micro_120d"]) == \
+        (4_000_000, 4_000_000, 13_500_000)
+    assert (a["fund_purchase_micro_90d"], a["transfer_out_micro_90d"], a["ecom_order_count_90d"]) == \
+        (1_000_000_000, 50_000_000, 1)
+    assert (a["txn_count"], a["active_days"]) == (5, 3)
+    assert after == _scratch(spark, daily, d(2026, 6, 1))
+
+
+def test_a_snapshot_an_earlier_release_built_is_not_carried(spark, history):
+    from jobs.features import _built_from
+
+    on = date(2026, 1, 1)
+    state = year_totals(history, spark.createDataFrame([(on,)], "as_of_date date")).withColumn(
+        "daily_watermarks", F.create_map(F.lit("transactions"), F.lit(7).cast("bigint")))
+    assert _built_from(state) == {"transactions": 7}
+    assert _built_from(state.where(F.lit(False))) is None                        # no snapshot that day
+    assert _built_from(state.drop("txn_count_7d", "active_days_90d")) is None     # the 365-day layout only
+    assert _built_from(state.withColumn("card_spend_micro_120d", F.lit(None).cast("bigint"))) is None  # added since

@@ -1,10 +1,11 @@
 """Recency, frequency and monetary value, overall and per channel and merchant group, and the spending trend.
 
 From gold.customer_daily as known on each as-of date: a day counts only with the deliveries that had
-arrived by then. Windows end on the as-of date itself (the 30-day window is as_of-29 .. as_of). The windows
-up to 90 days and the trend are summed from customer_daily's last 120 days; the 365-day columns come from the
-running totals of `features.profile.year_window` (gold.customer_activity_365d), so a night's build reads a
-bounded slice of customer_daily however long the history.
+arrived by then. Windows end on the as-of date itself (the 30-day window is as_of-29 .. as_of). The sums, the
+active days, the trend and the mix come from the running totals of `features.profile.year_window`
+(gold.customer_activity_365d); only the distinct counterparties, a set rather than a sum, are read from
+customer_daily's last 90 days. So a night's build reads a bounded slice of customer_daily however long the
+history.
 """
 
 from __future__ import annotations
@@ -13,17 +14,16 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from features.columns import Feature, FeatureGroup, slug
-from features.profile.year_window import AMOUNTS, DAYS, MICRO, year_totals
+from features.profile.year_window import (DAYS, MICRO, MIX_WINDOW, SHORT_WINDOWS, SUMS, TREND_PRIOR,
+                                          TREND_RECENT, TREND_WINDOW, active_column, year_totals)
 from features.reference import MERCHANT_GROUP_NAMES
 from pipelines.contracts.core_banking import CHANNELS
 from pipelines.contracts.ecommerce import ECOM_CATEGORIES
 
-WINDOWS = (7, 30, 90, DAYS)
-SHORT_WINDOWS = tuple(w for w in WINDOWS if w < DAYS)      # summed from customer_daily rows
-TREND_RECENT, TREND_PRIOR = 30, 90        # the last 30 days against the 90 days before them
-LOOKBACK = DAYS                           # the longest window (from the running totals)
-SHORT_LOOKBACK = max(max(SHORT_WINDOWS), TREND_RECENT + TREND_PRIOR)   # what is read of customer_daily
-MIX_WINDOW = 90                           # channel and merchant-group mix
+WINDOWS = (*SHORT_WINDOWS, DAYS)
+LOOKBACK = DAYS                           # the longest window
+COUNTERPARTY_WINDOW = 90
+SHORT_LOOKBACK = COUNTERPARTY_WINDOW      # what is read of customer_daily: the counterparties' window
 AFFINITY_WINDOW = DAYS                    # e-commerce category shares
 
 _W = [f"{w}d" for w in WINDOWS]
@@ -62,100 +62,67 @@ ECOMMERCE = FeatureGroup("ecommerce", "E-commerce behaviour of the customer's li
 GROUPS = (ACTIVITY, ECOMMERCE)
 
 
-def _known_rows(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
-    """Each as-of date's view of the short lookback: the customer_daily rows known by then, with the day's age.
-
-    Rows are not summed per day first: every measure but the active-day ones is a sum, and summing per customer
-    directly lets Spark pre-aggregate before the shuffle instead of moving every wide row.
-    """
-    pairs = daily.join(F.broadcast(as_of_dates),
-                       (F.col("known_date") <= F.col("as_of_date"))
-                       & (F.col("activity_date") <= F.col("as_of_date"))
-                       & (F.col("activity_date") > F.date_sub(F.col("as_of_date"), SHORT_LOOKBACK)))
-    return pairs.withColumn("_age", F.datediff("as_of_date", "activity_date"))
-
-
-def _active_days(rows: DataFrame) -> DataFrame:
-    """Active days in the short windows: a day counts when its rows, summed, still hold a transaction (a day
-    whose activity was all retracted does not)."""
-    days = rows.groupBy("customer_id", "as_of_date", "_age").agg(F.sum("txn_count").alias("_txns"))
-    active = F.col("_txns") > 0
-    return days.groupBy("customer_id", "as_of_date").agg(
-        *[F.count(F.when(active & _in(w), True)).alias(f"active_days_{w}d") for w in SHORT_WINDOWS])
-
-
-def _in(days: int) -> Column:
-    return F.col("_age") < days
-
-
-def _sum(col: str, days: int) -> Column:
-    return F.coalesce(F.sum(F.when(_in(days), F.col(col))), F.lit(0))
+def _counterparties(daily: DataFrame, as_of_dates: DataFrame) -> DataFrame:
+    """Distinct transfer counterparties over each as-of date's 90 days, from the customer_daily rows known by
+    then that name any (a set: a correction never removes a counterparty from its day)."""
+    rows = daily.where(F.size("transfer_counterparties") > 0).join(
+        F.broadcast(as_of_dates),
+        (F.col("known_date") <= F.col("as_of_date")) & (F.col("activity_date") <= F.col("as_of_date"))
+        & (F.col("activity_date") > F.date_sub(F.col("as_of_date"), COUNTERPARTY_WINDOW)))
+    return rows.groupBy("customer_id", "as_of_date").agg(
+        F.size(F.array_distinct(F.flatten(F.collect_list("transfer_counterparties"))))
+        .alias("distinct_counterparties_90d"))
 
 
 def _share(part: Column, whole: Column) -> Column:
     return F.when(whole > 0, part / whole)
 
 
-def _year(totals: DataFrame) -> DataFrame:
-    """The 365-day columns from the running totals (amounts back from micro-yuan to CNY)."""
-    def cny(measure: str) -> Column:
-        return F.col(AMOUNTS[measure]) / MICRO
+def _windows(totals: DataFrame) -> DataFrame:
+    """The activity columns from the running totals (amounts back from micro-yuan to CNY)."""
+    def total(measure: str, days: int) -> Column:
+        return F.col(SUMS[days][measure])
 
-    y = f"{DAYS}d"
+    def cny(measure: str, days: int = DAYS) -> Column:
+        return total(measure, days) / MICRO
+
+    def per_window(w: int) -> list[Column]:
+        return [total("txn_count", w).alias(f"txn_count_{w}d"), F.col(active_column(w)).alias(f"active_days_{w}d"),
+                *[cny(m, w).alias(f"{name}_{w}d") for m, name in (
+                    ("debit_amount", "debit_amount"), ("credit_amount", "credit_amount"),
+                    ("card_spend_amount", "card_spend"), ("income_amount", "income"))]]
+
+    recent = total("card_spend_amount", TREND_RECENT)
+    prior_month = (total("card_spend_amount", TREND_WINDOW) - recent) / (TREND_PRIOR / TREND_RECENT)
+    mix, y = MIX_WINDOW, f"{DAYS}d"
+    orders = total("ecom_order_count", mix)
     return totals.select(
         "customer_id", "as_of_date",
         F.datediff("as_of_date", "last_txn_date").alias("days_since_last_txn"),
         F.datediff("as_of_date", "last_order_date").alias("days_since_last_order"),
-        F.col("txn_count").alias(f"txn_count_{y}"), F.col("active_days").alias(f"active_days_{y}"),
-        cny("debit_amount").alias(f"debit_amount_{y}"), cny("credit_amount").alias(f"credit_amount_{y}"),
-        cny("card_spend_amount").alias(f"card_spend_{y}"), cny("income_amount").alias(f"income_{y}"),
+        *[c for w in WINDOWS for c in per_window(w)],
         cny("abroad_amount").alias(f"abroad_spend_{y}"), cny("fee_amount").alias(f"fees_{y}"),
         *[_share(cny(f"ecom_amount_{slug(c)}"), cny("ecom_order_amount")).alias(f"ecom_share_{slug(c)}_{y}")
-          for c in ECOM_CATEGORIES])
+          for c in ECOM_CATEGORIES],
+        F.when(prior_month > 0, recent / prior_month).alias("spend_trend_30d_vs_prior_90d"),
+        *[_share(total(f"debit_amount_{slug(c)}", mix), total("debit_amount", mix))
+          .alias(f"debit_share_{slug(c)}_90d") for c in CHANNELS],
+        *[_share(total(f"card_spend_{g}", mix), total("card_spend_amount", mix)).alias(f"card_spend_share_{g}_90d")
+          for g in MERCHANT_GROUP_NAMES],
+        cny("cash_out_amount", mix).alias("cash_out_90d"),
+        cny("transfer_out_amount", mix).alias("transfer_out_90d"),
+        ((total("fund_purchase_amount", mix) + total("fund_redemption_amount", mix)) / MICRO)
+        .alias("fund_activity_90d"),
+        orders.alias("ecom_orders_90d"), cny("ecom_order_amount", mix).alias("ecom_amount_90d"),
+        F.when(orders > 0, cny("ecom_order_amount", mix) / orders).alias("ecom_basket_90d"))
 
 
 def activity_features(daily: DataFrame, as_of_dates: DataFrame, year: DataFrame | None = None) -> DataFrame:
-    """One row per customer with any activity in the lookback, per as-of date: the ACTIVITY and ECOMMERCE groups.
+    """One row per customer with any activity in the year, per as-of date: the ACTIVITY and ECOMMERCE groups.
 
     `year` is gold.customer_activity_365d on the as-of dates; without it the totals are summed from `daily`,
-    which must then hold the whole 365-day window (else the last 120 days suffice)."""
+    which must then hold the whole 365-day window (else the last 90 days suffice)."""
     if year is None:
         year = year_totals(daily, as_of_dates)
-    rows = _known_rows(daily, as_of_dates)
-    short = SHORT_WINDOWS
-    aggs = [
-        *[_sum("txn_count", w).alias(f"txn_count_{w}d") for w in short],
-        *[_sum("debit_amount", w).alias(f"debit_amount_{w}d") for w in short],
-        *[_sum("credit_amount", w).alias(f"credit_amount_{w}d") for w in short],
-        *[_sum("card_spend_amount", w).alias(f"card_spend_{w}d") for w in short],
-        *[_sum("income_amount", w).alias(f"income_{w}d") for w in short],
-        _sum("card_spend_amount", TREND_RECENT).alias("_recent"),
-        F.coalesce(F.sum(F.when((F.col("_age") >= TREND_RECENT) & _in(TREND_RECENT + TREND_PRIOR),
-                                F.col("card_spend_amount"))), F.lit(0)).alias("_prior"),
-        *[_sum(f"debit_amount_{slug(c)}", MIX_WINDOW).alias(f"_debit_{slug(c)}") for c in CHANNELS],
-        *[_sum(f"card_spend_{g}", MIX_WINDOW).alias(f"_spend_{g}") for g in MERCHANT_GROUP_NAMES],
-        _sum("debit_amount", MIX_WINDOW).alias("_debit_mix"),
-        _sum("card_spend_amount", MIX_WINDOW).alias("_spend_mix"),
-        _sum("cash_out_amount", 90).alias("cash_out_90d"),
-        _sum("transfer_out_amount", 90).alias("transfer_out_90d"),
-        F.size(F.array_distinct(F.flatten(F.collect_list(F.when(_in(90), F.col("transfer_counterparties"))))))
-        .alias("distinct_counterparties_90d"),
-        (_sum("fund_purchase_amount", 90) + _sum("fund_redemption_amount", 90)).alias("fund_activity_90d"),
-        _sum("ecom_order_count", 90).alias("ecom_orders_90d"),
-        _sum("ecom_order_amount", 90).alias("ecom_amount_90d"),
-    ]
-    out = (rows.groupBy("customer_id", "as_of_date").agg(*aggs)
-           .join(_active_days(rows), ["customer_id", "as_of_date"])
-           .join(_year(year), ["customer_id", "as_of_date"], "full"))
-    prior_month = F.col("_prior") / (TREND_PRIOR / TREND_RECENT)
-    out = out.select(
-        "*",
-        F.when(prior_month > 0, F.col("_recent") / prior_month).alias("spend_trend_30d_vs_prior_90d"),
-        *[_share(F.col(f"_debit_{slug(c)}"), F.col("_debit_mix")).alias(f"debit_share_{slug(c)}_90d")
-          for c in CHANNELS],
-        *[_share(F.col(f"_spend_{g}"), F.col("_spend_mix")).alias(f"card_spend_share_{g}_90d")
-          for g in MERCHANT_GROUP_NAMES],
-        F.when(F.col("ecom_orders_90d") > 0, F.col("ecom_amount_90d") / F.col("ecom_orders_90d"))
-        .alias("ecom_basket_90d"),
-    )
+    out = _windows(year).join(_counterparties(daily, as_of_dates), ["customer_id", "as_of_date"], "full")
     return out.select("customer_id", "as_of_date", *[f.name for g in GROUPS for f in g.features])
