@@ -63,7 +63,7 @@ from jobs.features import PointInTime, latest_business_date, update_customer_dai
 from jobs.generate import generate  # noqa: E402
 from jobs.ingest import ingest  # noqa: E402
 from jobs.logs import setup_logging  # noqa: E402
-from jobs.recommend import holdout, score_recommender, train_recommender  # noqa: E402
+from jobs.recommend import SOURCES, holdout, score_recommender, train_recommender  # noqa: E402
 from jobs.spark import build_session  # noqa: E402
 from jobs.tables import build_catalog  # noqa: E402
 from models.recommend import baseline as popularity  # noqa: E402
@@ -72,7 +72,6 @@ from models.recommend.train import AlsParams, fit_als, matrix  # noqa: E402
 from pipelines.generator.customers import RETAIL_ONLY, SME_ONLY, aff_col  # noqa: E402
 
 TIERS = {"XS": 2_000, "S": 10_000, "M": 100_000}  # customers
-SOURCES = ("customers", "products", "accounts", "campaign_responses", "ecommerce_orders")
 DAYS = 120
 DAILY_EXTRACT_DAYS = 30
 HOLDOUT_DAYS = 60

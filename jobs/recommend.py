@@ -41,6 +41,8 @@ OFFERS = NEXT_BEST_OFFER.name
 REQUIREMENTS = ["mlflow==3.17.2", "numpy==2.3.5", "pandas==2.3.3", "crm-lakehouse"]
 INPUTS = ("silver.accounts_versions", "silver.customers_versions", "silver.products", "silver.campaign_responses",
           DAILY)
+# the landing sources behind INPUTS (customer_daily's e-commerce side comes from the orders)
+SOURCES = ("customers", "products", "accounts", "campaign_responses", "ecommerce_orders")
 
 
 

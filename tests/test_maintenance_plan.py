@@ -112,7 +112,9 @@ def test_roll_over_ageing_frequency_and_expiry(spark, cfg):
     assert s1[("C2", "BIRTHDAY")]["status"] == "DEFERRED" and s1[("C3", "FESTIVAL")]["status"] == "DEFERRED"
     # day 2: the deposits were planned yesterday (done); the birthday rolls over; the festival no longer fires
     second = first[:3] + [("C1", "RELATIONSHIP_ANNIVERSARY", "2026-04-12", D + timedelta(2), None)]
-    history = h1.withColumn("planned_at", F.current_timestamp())
+    # the history as the job reads it, a table's rows (not the plan that made them, which the next plans would
+    # nest again and again)
+    history = h1.withColumn("planned_at", F.current_timestamp()).localCheckpoint()
     out = _plan(spark, cfg, _cands(spark, second), customers, history=history)
     gone = expired(history, out, D).collect()
     rows = _by(out.collect())
@@ -126,7 +128,7 @@ def test_roll_over_ageing_frequency_and_expiry(spark, cfg):
     assert [(r["customer_id"], r["task_type"], r["status"]) for r in gone] == [("C3", "FESTIVAL", "EXPIRED")]
 
     # contact frequency: C2's birthday is planned on D; a care task on D + 1 waits 30 days (BRONZE) ...
-    h2 = history.unionByName(out.withColumn("planned_at", F.current_timestamp()))
+    h2 = history.unionByName(out.withColumn("planned_at", F.current_timestamp())).localCheckpoint()
     third = [("C2", "FESTIVAL", "Labour Day|2026-05-01", date(2026, 5, 1), None),
              ("C2", "COMPLAINT_ACKNOWLEDGE", "I1|acknowledge", D + timedelta(1), None)]
     nxt = _by(_plan(spark, cfg, _cands(spark, third), customers, history=h2, as_of=D + timedelta(1)).collect())

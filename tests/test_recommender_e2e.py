@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from jobs.features import PointInTime, latest_business_date, update_customer_daily
 from jobs.generate import generate
 from jobs.ingest import ingest
-from jobs.recommend import OFFERS, score_recommender, train_recommender
+from jobs.recommend import OFFERS, SOURCES, score_recommender, train_recommender
 from jobs.tables import build_catalog
 from jobs.tracking import tracking_from_settings
 from models import registry
@@ -23,8 +23,8 @@ pytestmark = pytest.mark.slow
 def bank(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("recommender")
     settings = settings_for(root, "generator.daily_extract_days=20", "models.recommender.holdout_days=30")
-    generate(spark, settings, customers=400, days=75, seed=11)
-    ingest(spark, settings)
+    generate(spark, settings, customers=400, days=75, seed=11, sources=list(SOURCES))
+    ingest(spark, settings, sources=list(SOURCES))
     catalog = build_catalog(settings)
     update_customer_daily(spark, catalog)
     first = train_recommender(spark, settings)
