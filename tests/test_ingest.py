@@ -296,11 +296,12 @@ def test_profile_snapshots_from_the_lake(spark, lake):
 
 
 def test_a_nightly_profile_carries_the_year_unless_its_days_were_restated(spark, lake):
-    from jobs.features import YEAR, build_profiles
+    from jobs.features import PROFILE, TAGS, YEAR, build_profiles
 
     catalog, settings = lake["catalog"], lake["settings"]
     day1, day2, cid = date(2026, 1, 1), date(2026, 1, 2), "C00000001"
     build_profiles(spark, settings, catalog, [day1, day2])
+    built = {name: catalog.version(spark, name) for name in (YEAR, PROFILE, TAGS)}
 
     def txns_365d() -> int:
         return (catalog.read(spark, "gold.customer_profile")
@@ -319,8 +320,9 @@ def test_a_nightly_profile_carries_the_year_unless_its_days_were_restated(spark,
         catalog.delta(spark, YEAR).update(F.col("as_of_date") == day1, {"daily_watermarks": before_any_fold})
         build_profiles(spark, settings, catalog, [day2])
         assert txns_365d() == truth
-    finally:
-        build_profiles(spark, settings, catalog, [day1, day2])
+    finally:   # the lake as this test found it, for the tests after it
+        for name, version in built.items():
+            catalog.delta(spark, name).restoreToVersion(version)
     assert txns_365d() == truth
 
 
