@@ -296,7 +296,7 @@ def main() -> int:
     ap.add_argument("--holdout-days", type=int, default=HOLDOUT_DAYS,
                     help="models.recommender.holdout_days (default 60); the cut-off is the latest date minus this")
     ap.add_argument("--reuse", action="store_true", help="reuse a lake prepared by an earlier run of this tier")
-    ap.add_argument("--repeats", type=int, default=2, help="fits of each ALS, the first including warm-up")
+    ap.add_argument("--repeats", type=int, default=5, help="fits of each ALS, the first including warm-up; the best counts")
     ap.add_argument("--driver-memory", default="12g")
     ap.add_argument("--quiet-wait", type=float, default=0.0,
                     help="before each timed step wait up to this many seconds for other processes to go quiet")

@@ -151,7 +151,9 @@ class AlsSettings(_Strict):
     iterations: int = Field(gt=0)
     random_state: int = 42
     num_threads: int = Field(default=0, ge=0)
-    use_cg: bool = False
+    use_cg: bool = True
+    cg_steps: int = Field(default=3, gt=0)
+    start: Literal["spectral", "random"] = "spectral"
 
 
 class BprSettings(_Strict):

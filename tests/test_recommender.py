@@ -16,7 +16,7 @@ from models.recommend.interactions import InteractionWeights, interactions, open
 from models.recommend.metrics import ranking_metrics
 from models.recommend.model import FactorModel
 from models.recommend.score import ContactRules, contactable, eligible_products, recommend
-from models.recommend.train import AlsParams, fit_als
+from models.recommend.train import AlsParams, fit_als, spectral_start
 from tests.silver_rows import versions
 
 AS_OF = date(2026, 3, 31)
@@ -120,6 +120,41 @@ def test_fold_in_is_the_als_user_step_and_reasons_split_the_score():
         assert sum(weights) == pytest.approx(1.0, abs=1e-3)      # contributions add up to the score
     assert model.score("C9", ["P9999"], [1.0]).empty                # nothing the model knows: cold start
 
+
+
+def test_spectral_start_is_the_truncated_svd_of_the_preferences_padded_with_noise():
+    rng = np.random.default_rng(11)
+    dense = (rng.random((80, 6)) < 0.4) * rng.uniform(0.5, 3.0, (80, 6))
+    m = csr_matrix(dense.astype(np.float32))
+    x, y = spectral_start(m, 3, random_state=1)
+    u, s, vt = np.linalg.svd((dense > 0).astype(float), full_matrices=False)
+    np.testing.assert_allclose(x @ y.T, (u[:, :3] * s[:3]) @ vt[:3], atol=1e-4)   # confidences play no part
+    np.testing.assert_allclose(np.linalg.norm(y, axis=0) ** 2, s[:3], rtol=1e-4)  # split evenly: |y_k|^2 = s_k
+    x8, y8 = spectral_start(m, 8, random_state=1)                                 # more factors than items
+    assert x8.shape == (80, 8) and y8.shape == (6, 8) and x8.dtype == np.float32
+    assert np.all((y8[:, 6:] >= 0) & (y8[:, 6:] < 0.01))                          # the rest start as noise
+
+
+def test_the_spectral_start_fits_closer_than_implicits_noise_in_the_same_iterations():
+    from implicit.cpu import _als
+
+    rng = np.random.default_rng(4)
+    taste = rng.normal(size=(400, 3)) @ rng.normal(size=(3, 30))                  # three latent tastes
+    dense = (taste > 1.0) * rng.uniform(0.5, 2.0, taste.shape)
+    m = csr_matrix(dense.astype(np.float32))
+    items = [f"P{i:04d}" for i in range(30)]
+    loss = {}
+    for start in ("spectral", "random"):
+        p = AlsParams(factors=8, regularization=0.1, alpha=5.0, iterations=5, num_threads=1, start=start)
+        fit = fit_als(m, items, p)
+        rows = [m[u] for u in range(m.shape[0])]
+        x, _ = fit.solve(*fit.signals([[items[j] for j in r.indices] for r in rows], [list(r.data) for r in rows]))
+        x = x.astype(np.float32)   # each customer's exact solve against the fitted items, as scoring does
+        loss[start] = _als.calculate_loss((5.0 * m).tocsr(), x, fit.item_factors.astype(np.float32), 0.1,
+                                          num_threads=1)
+    assert loss["spectral"] < 0.9 * loss["random"]
+    with pytest.raises(ValueError, match="start must be one of"):
+        AlsParams(start="svd")
 
 
 def test_batched_top_k_matches_each_customers_own_solve_and_honours_eligibility():

