@@ -153,7 +153,7 @@ class AlsSettings(_Strict):
     num_threads: int = Field(default=0, ge=0)
     use_cg: bool = True
     cg_steps: int = Field(default=3, gt=0)
-    start: Literal["spectral", "random"] = "spectral"
+    start: Literal["spectral", "random"] = "spectral"   # models.recommend.train.STARTS (too heavy to import here)
 
 
 class BprSettings(_Strict):

@@ -79,16 +79,14 @@ def spectral_start(user_items: csr_matrix, factors: int, random_state: int) -> t
     eigenvalues) start as implicit's noise."""
     prefs = user_items.copy()
     prefs.data = np.ones_like(prefs.data, dtype=np.float64)
-    gram = (prefs.T @ prefs).toarray()
-    values, vectors = np.linalg.eigh(gram)                  # ascending
-    order = np.argsort(values)[::-1][:factors]
-    keep = order[values[order] > 1e-9 * max(values.max(), 1.0)]
-    sv = np.sqrt(values[keep])                               # singular values of the preference matrix
-    rng = np.random.default_rng(random_state)
-    y = rng.random((user_items.shape[1], factors)) * 0.01
-    x = rng.random((user_items.shape[0], factors)) * 0.01
-    y[:, :len(keep)] = vectors[:, keep] * np.sqrt(sv)
-    x[:, :len(keep)] = prefs @ (vectors[:, keep] / np.sqrt(sv))
+    values, vectors = np.linalg.eigh((prefs.T @ prefs).toarray())    # ascending: take from the top
+    values, vectors = values[::-1][:factors], vectors[:, ::-1][:, :factors]
+    kept = int((values > 1e-9 * max(values[0], 1.0)).sum())
+    root_sv = values[:kept] ** 0.25                                  # square roots of the singular values
+    noise = np.random.default_rng(random_state)
+    pad = factors - kept
+    y = np.hstack([vectors[:, :kept] * root_sv, noise.random((user_items.shape[1], pad)) * 0.01])
+    x = np.hstack([prefs @ (vectors[:, :kept] / root_sv), noise.random((user_items.shape[0], pad)) * 0.01])
     return np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y, dtype=np.float32)
 
 
