@@ -26,7 +26,7 @@ from features.profile.activity import SHORT_LOOKBACK as ACTIVITY_LOOKBACK
 from features.profile.year_window import (ACTIVITY_365D, DAYS as YEAR_DAYS, STATE_COUNTS, carried_totals,
                                           year_totals)
 from features.profile.service import LOOKBACK as SERVICE_LOOKBACK
-from features.profile.supply_chain import LOOKBACK as SUPPLY_CHAIN_LOOKBACK
+from features.profile.supply_chain import LOOKBACK as SUPPLY_CHAIN_LOOKBACK, known_invoices, latest_invoices
 from features.profile.wealth import NAV_MAX_AGE_DAYS
 from features.profile.relationship import LOYALTY_STAGES, ORIENTATIONS, RELATIONSHIP, Rule, check_rules
 from features.profile.value import ValueRules
@@ -115,7 +115,8 @@ def update_customer_daily(spark: SparkSession, catalog: Catalog,
                 log.info("features: no silver.customers yet to link e-commerce orders; skipped")
                 continue
             daily = customer_daily(None, changes, links)
-        daily = daily.withColumn("source", F.lit(source)).withColumn("source_version", F.lit(latest).cast("bigint"))
+        daily = (daily.withColumn("source", F.lit(source)).withColumn("source_version", F.lit(latest).cast("bigint"))
+                 .repartition("activity_date"))   # each day's rows in one file of its day partition
         catalog.replace_where(spark, DAILY, daily, f"source = '{source}' AND source_version = {latest}")
         rows = (catalog.read(spark, DAILY).where((F.col("source") == source) & (F.col("source_version") == latest))
                 .count())
@@ -238,10 +239,15 @@ class PointInTime:
         return known_from(_read_or_empty(self.spark, self.catalog, name), "_extract_date", F.col(happened),
                           self.initial.get(source))
 
+    def all_delivered(self, source: str, as_of_dates: list[date]) -> bool:
+        """The nightly case: one as-of date, on or after the latest extract of `source` loaded, so the version
+        of each record known then is silver's latest."""
+        last = self.span.get(source, (None, None))[1]
+        return len(as_of_dates) == 1 and last is not None and as_of_dates[0] >= last
+
     def known(self, source: str, as_of_dates: list[date], dates: DataFrame | None = None) -> DataFrame:
         """The version of each `source` record known on each as-of date, with an `as_of_date` column."""
-        last = self.span.get(source, (None, None))[1]
-        if len(as_of_dates) == 1 and last is not None and as_of_dates[0] >= last:
+        if self.all_delivered(source, as_of_dates):
             # the nightly case: every version was delivered by the as-of date, so the one known then is
             # silver's latest; reading silver spares ranking the whole version history
             known = self.catalog.read(self.spark, f"silver.{source}").withColumn("as_of_date", F.lit(as_of_dates[0]))
@@ -290,36 +296,8 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
     watermarks = {f.source: f.to_version for f in folds} if folds is not None else _watermarks(spark, catalog)
     year = _year_totals(spark, catalog, daily, as_of_dates, dates, previous_date, watermarks)
     phase("365-day totals")
-    if previous_date is not None:
-        # Only the 90 days of the distinct counterparties and what arrived since the previous snapshot (whose
-        # historical value is carried) are read: literal bounds let Delta skip the older files, so a nightly
-        # run does not grow with history.
-        window_start = as_of_dates[0] - timedelta(days=ACTIVITY_LOOKBACK)
-        daily = daily.where((F.col("activity_date") > F.lit(window_start))
-                            | (F.col("known_date") > F.lit(previous_date)))
-    pit = PointInTime(spark, settings, catalog)
-    arrived = pit.arrived
-
-    def since(days: int) -> Column:
-        # the earliest day any as-of date looks back to: a literal bound lets Delta skip older files
-        return F.lit(as_of_dates[0] - timedelta(days=days))
-
-    def known(source: str) -> DataFrame:
-        return pit.known(source, as_of_dates, dates)
-
-    sources = ProfileSources(
-        as_of_dates=dates,
-        customers_known=known("customers"),
-        accounts_known=known("accounts"),
-        products=catalog.read(spark, "silver.products"),
-        nav=arrived("silver.nav_prices", "nav_date").where(F.col("nav_date") >= since(NAV_MAX_AGE_DAYS)),
-        daily=daily,
-        interactions=arrived("silver.interactions", "interaction_ts")
-        .where(F.to_date("interaction_ts") > since(SERVICE_LOOKBACK)),
-        firm_versions=arrived("silver.firms_versions", "updated_at"),
-        invoice_versions=arrived("silver.invoices_versions", "updated_at")
-        .where(F.col("issue_date") > since(SUPPLY_CHAIN_LOOKBACK)),
-        previous=previous, previous_date=previous_date, year=year)
+    sources = profile_sources(spark, settings, catalog, as_of_dates, dates, daily, previous, previous_date,
+                              year)
     try:
         profile = customer_profile(sources, profile_rules(settings))
     except ConditionError as e:
@@ -336,6 +314,47 @@ def build_profiles(spark: SparkSession, settings: Settings, catalog: Catalog, as
     removed = _apply_retention(spark, settings, catalog)
     phase("retention")
     return ProfileBuild(as_of_dates, rows, removed, tagged, time.monotonic() - started)
+
+
+def profile_sources(spark: SparkSession, settings: Settings, catalog: Catalog, as_of_dates: list[date],
+                    dates: DataFrame, daily: DataFrame, previous: DataFrame | None, previous_date: date | None,
+                    year: DataFrame | None) -> ProfileSources:
+    """What the profile of `as_of_dates` (sorted; `dates` as a DataFrame) reads, each input bounded to what
+    those dates can see."""
+    if previous_date is not None:
+        # Only the 90 days of the distinct counterparties and what arrived since the previous snapshot (whose
+        # historical value is carried) are read, as two disjoint slices: the first is bounded on activity_date
+        # alone, so Delta prunes the day partitions before it, and the second (older days) skips the files
+        # by known_date. So a nightly run does not grow with history.
+        act, known = F.col("activity_date"), F.col("known_date")
+        window_start = F.lit(as_of_dates[0] - timedelta(days=ACTIVITY_LOOKBACK))
+        daily = daily.where(act > window_start).unionByName(
+            daily.where((act <= window_start) & (known > F.lit(previous_date))))
+    pit = PointInTime(spark, settings, catalog)
+    arrived = pit.arrived
+
+    def since(days: int) -> Column:
+        # the earliest day any as-of date looks back to: a literal bound lets Delta skip older files
+        return F.lit(as_of_dates[0] - timedelta(days=days))
+
+    def known(source: str) -> DataFrame:
+        return pit.known(source, as_of_dates, dates)
+
+    return ProfileSources(
+        as_of_dates=dates,
+        customers_known=known("customers"),
+        accounts_known=known("accounts"),
+        products=catalog.read(spark, "silver.products"),
+        nav=arrived("silver.nav_prices", "nav_date").where(F.col("nav_date") >= since(NAV_MAX_AGE_DAYS)),
+        daily=daily,
+        interactions=arrived("silver.interactions", "interaction_ts")
+        .where(F.to_date("interaction_ts") > since(SERVICE_LOOKBACK)),
+        firms_known=known("firms"),
+        invoices_known=latest_invoices(catalog.read(spark, "silver.invoices"), as_of_dates[0])
+        if pit.all_delivered("invoices", as_of_dates) else
+        known_invoices(arrived("silver.invoices_versions", "updated_at")
+                       .where(F.col("issue_date") > since(SUPPLY_CHAIN_LOOKBACK)), dates),
+        previous=previous, previous_date=previous_date, year=year)
 
 
 def _checked_definitions(spark: SparkSession, settings: Settings) -> list[Tag]:

@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from features.daily import customer_daily
 from features.history import known_on
+from features.profile.supply_chain import known_invoices
 from features.profile import CUSTOMER_PROFILE, ProfileSources, customer_profile
 from features.profile.relationship import Rule
 from features.profile.value import ValueRules
@@ -97,7 +98,8 @@ def profile(spark, test_settings):
         dates = spark.createDataFrame([(d,) for d in as_of], "as_of_date date")
         sources = ProfileSources(dates, known_on(customers, CONTRACTS["customers"], dates),
                                  known_on(accounts, CONTRACTS["accounts"], dates), products, nav, daily, interactions,
-                                 versions(spark, "firms", []), versions(spark, "invoices", []), previous,
+                                 known_on(versions(spark, "firms", []), CONTRACTS["firms"], dates),
+                                 known_invoices(versions(spark, "invoices", []), dates), previous,
                                  previous_date)
         return customer_profile(sources, rules)
 

@@ -6,8 +6,12 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 import pytest
+from pyspark.sql import Window
+from pyspark.sql import functions as F
 
-from features.profile.supply_chain import SUPPLY_CHAIN, supply_chain_features
+from features.history import known_on
+from features.profile.supply_chain import SUPPLY_CHAIN, known_invoices, latest_invoices, supply_chain_features
+from pipelines.contracts import CONTRACTS
 from silver_rows import versions
 
 MAR31, APR30 = date(2026, 3, 31), date(2026, 4, 30)
@@ -38,7 +42,7 @@ def d(month, day, year=2026):
 
 
 @pytest.fixture(scope="module")
-def supply(spark):
+def inputs(spark):
     dates = spark.createDataFrame([(MAR31,), (APR30,)], "as_of_date date")
     firms = versions(spark, "firms", [
         _firm(A, "C1"),
@@ -77,8 +81,26 @@ def supply(spark):
                   (d(3, 10), "ISSUED", None), (d(4, 1), "PAID", d(4, 1))),
         *_invoice("V0000000031", S1, B1, d(3, 10), d(4, 9), "800.00", (d(3, 10), "ISSUED", None)),
     ])
-    df = supply_chain_features(firms, invoices, dates)
+    return firms, invoices, dates
+
+
+@pytest.fixture(scope="module")
+def supply(inputs):
+    firms, invoices, dates = inputs
+    df = supply_chain_features(known_on(firms, CONTRACTS["firms"], dates), known_invoices(invoices, dates))
     return df, {(r["customer_id"], r["as_of_date"]): r for r in df.collect()}
+
+
+def test_a_nightly_date_reads_silver_latest_invoices_and_gets_the_same_rows(spark, inputs, supply):
+    firms, invoices, _ = inputs
+    # By 30 April every version has been delivered, so each invoice's latest version, the one silver keeps, is
+    # the one known then: the nightly build reads those and ranks no version history.
+    newest = Window.partitionBy("invoice_id").orderBy(F.col("updated_at").desc())
+    silver = invoices.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
+    april = spark.createDataFrame([(APR30,)], "as_of_date date")
+    nightly = supply_chain_features(known_on(firms, CONTRACTS["firms"], april), latest_invoices(silver, APR30))
+    expected = supply[0].where(F.col("as_of_date") == APR30).collect()
+    assert len(expected) == 3 and sorted(nightly.collect()) == sorted(expected)
 
 
 def test_one_row_per_bank_customer_with_invoices_per_date(supply):

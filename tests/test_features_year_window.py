@@ -46,7 +46,8 @@ def _scratch(spark, daily, on: date) -> dict:
 @pytest.fixture(scope="module")
 def history(spark):
     """Two years of activity for 30 customers: fractional amounts, deliveries up to 20 days late, corrections
-    that retract a day's records, and e-commerce orders."""
+    that retract a day's records or restate an amount, and e-commerce orders, some delivered up to 60 days late
+    on their own and some of those withdrawn."""
     rnd = random.Random(7)
     rows = []
     for c in range(30):
@@ -70,6 +71,16 @@ def history(spark):
                 back = {k: (-v if isinstance(v, (int, float)) else v) for k, v in row.items()}
                 back["known_date"] = known + timedelta(days=rnd.randint(1, 10))
                 rows.append(back)
+            elif rnd.random() < 0.15:  # or restates an amount, leaving the day's transaction count as it was
+                rows.append(dict(customer_id=cid, activity_date=act, known_date=known + timedelta(
+                    days=rnd.randint(1, 10)), debit_amount=round(rnd.uniform(-amount, amount), 6)))
+            if rnd.random() < 0.1:    # an order of that day delivered late, on its own, and maybe withdrawn later
+                order_known = act + timedelta(days=rnd.randint(1, 60))
+                rows.append(dict(customer_id=cid, activity_date=act, known_date=order_known, ecom_order_count=1,
+                                 ecom_order_amount=9.5, ecom_amount_electronics=9.5))
+                if rnd.random() < 0.5:
+                    rows.append(dict(customer_id=cid, activity_date=act, known_date=order_known + timedelta(days=3),
+                                     ecom_order_count=-1, ecom_order_amount=-9.5, ecom_amount_electronics=-9.5))
     return _daily(spark, rows).cache()
 
 

@@ -49,7 +49,7 @@ def zero_when_absent(f: Feature) -> bool:
 @dataclass(frozen=True)
 class ProfileSources:
     """What the profile reads. `*_known` are record versions known on each as-of date
-    (features.history.known_on); `*_versions` are silver.<source>_versions; the rest are silver tables
+    (features.history.known_on); the rest are silver tables
     (`daily` is gold.customer_daily). `previous` is the latest snapshot before the first as-of date, if any.
     `year` is gold.customer_activity_365d on the as-of dates; without it the 365-day totals are summed from
     `daily`, which must then hold the whole year before each as-of date (else its last 120 days suffice)."""
@@ -60,8 +60,8 @@ class ProfileSources:
     nav: DataFrame
     daily: DataFrame
     interactions: DataFrame
-    firm_versions: DataFrame
-    invoice_versions: DataFrame
+    firms_known: DataFrame
+    invoices_known: DataFrame       # features.profile.supply_chain.known_invoices or latest_invoices
     previous: DataFrame | None = None
     previous_date: date | None = None
     year: DataFrame | None = None
@@ -81,7 +81,7 @@ def customer_profile(src: ProfileSources, rules: ProfileRules) -> DataFrame:
     for part in (holding_features(src.accounts_known, src.products),
                  wealth_features(src.accounts_known, src.products, src.nav, src.customers_known, dates),
                  activity_features(src.daily, dates, src.year),
-                 supply_chain_features(src.firm_versions, src.invoice_versions, dates),
+                 supply_chain_features(src.firms_known, src.invoices_known),
                  service_features(src.interactions, dates)):
         out = out.join(part, list(KEY), "left")
     source_features = [f for g in SOURCE_GROUPS for f in g.features]

@@ -13,15 +13,20 @@ issued or received an invoice in the 365 days up to the as-of date. Point in tim
 
 An invoice cancelled as known on D counts nowhere: not in partners, volumes, outstanding amounts or counts.
 Windows end on the as-of date itself (the 30-day window is D-29 .. D).
+
+The caller gives the firms and invoices as known on each as-of date: `known_invoices` pairs the invoice
+versions with the dates whose window holds them; on a nightly date, by which every version has been delivered,
+silver's latest invoices are those versions already (`latest_invoices`), and no version history is ranked.
 """
 
 from __future__ import annotations
+
+from datetime import date, timedelta
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from features.columns import Feature, FeatureGroup
-from features.history import known_on
 from features.reference import to_cny
 from pipelines.contracts import contract
 
@@ -57,7 +62,7 @@ SUPPLY_CHAIN = FeatureGroup("supply_chain", "Trade with other firms through invo
 ))
 
 
-def _invoices_known(invoice_versions: DataFrame, as_of_dates: DataFrame) -> DataFrame:
+def known_invoices(invoice_versions: DataFrame, as_of_dates: DataFrame) -> DataFrame:
     """Per as-of date, the version known then of each invoice issued in its lookback.
 
     known_on's rule and order, but each version is paired only with the as-of dates whose window holds its issue
@@ -72,6 +77,14 @@ def _invoices_known(invoice_versions: DataFrame, as_of_dates: DataFrame) -> Data
     w = Window.partitionBy("as_of_date", *c.silver_key).orderBy(
         F.col(c.version_column).desc(), F.col("_extract_date").desc(), F.col("_source_file").desc())
     return pairs.withColumn("_rank", F.row_number().over(w)).where("_rank = 1").drop("_rank")
+
+
+def latest_invoices(invoices: DataFrame, as_of: date) -> DataFrame:
+    """`known_invoices` for one as-of date by which every invoice version had been delivered: silver.invoices
+    (each invoice's latest version) issued in the lookback, with the as-of date."""
+    issued = F.col("issue_date")
+    return (invoices.where((issued <= F.lit(as_of)) & (issued > F.lit(as_of - timedelta(days=LOOKBACK))))
+            .withColumn("as_of_date", F.lit(as_of)))
 
 
 def _sides(invoices: DataFrame) -> DataFrame:
@@ -91,13 +104,14 @@ def _count(col: str, when: Column) -> Column:
     return F.coalesce(F.sum(F.when(when, F.col(col))), F.lit(0))
 
 
-def supply_chain_features(firms_versions: DataFrame, invoice_versions: DataFrame, as_of_dates: DataFrame) -> DataFrame:
-    """silver.firms_versions, silver.invoices_versions and the as-of dates -> SUPPLY_CHAIN, per customer whose
-    firm has an uncancelled invoice in the lookback, per as-of date."""
+def supply_chain_features(firms_known: DataFrame, invoices_known: DataFrame) -> DataFrame:
+    """Firm versions known on each as-of date (features.history.known_on) and the invoices known then
+    (`known_invoices` or `latest_invoices`) -> SUPPLY_CHAIN, per customer whose firm has an uncancelled invoice
+    in the lookback, per as-of date."""
     as_of = F.col("as_of_date")
-    bank_firms = (known_on(firms_versions, contract("firms"), as_of_dates)
-                  .where(F.col("customer_id").isNotNull()).select("firm_id", "as_of_date", "customer_id"))
-    invoices = _invoices_known(invoice_versions, as_of_dates).where(F.col("status") != "CANCELLED")
+    bank_firms = (firms_known.where(F.col("customer_id").isNotNull())
+                  .select("firm_id", "as_of_date", "customer_id"))
+    invoices = invoices_known.where(F.col("status") != "CANCELLED")
     rows = (_sides(invoices).join(bank_firms, ["firm_id", "as_of_date"])
             .withColumns({"_cny": to_cny(F.col("amount"), F.col("currency")),
                           "_age": F.datediff(as_of, F.col("issue_date")),
