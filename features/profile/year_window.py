@@ -205,12 +205,17 @@ def carried_totals(daily: DataFrame, previous: DataFrame, previous_date: date, a
     weights = {w: (in_d[w] & (known <= d)).cast("int") - (in_p[w] & (known <= p)).cast("int") for w in WINDOWS}
     rows = changed.select("*", *[weights[w].alias(f"_w{w}") for w in WINDOWS])
     # A late day's activity before the late records is needed where they may change whether the day counts:
-    # they change its transactions (active days), or they retract orders (the latest order day). Records
-    # that leave its transaction count as it was, or only add orders, decide it alone.
+    # they change its transactions (active days), or they withdraw orders on the customer's latest order day
+    # (whether it still is one). Records that leave its transaction count as it was decide it alone otherwise:
+    # added orders make it an order day whatever it held, and orders withdrawn on an earlier day than the
+    # latest cannot move the latest.
+    last_order = previous.select("customer_id", F.col("last_order_date").alias("_last_order_p"))
     needed = (late.groupBy("customer_id", "activity_date")
               .agg(F.sum("txn_count").alias("_txns"), F.sum("ecom_order_count").alias("_orders"))
-              .where((F.col("_txns") != 0) | (F.col("_orders") < 0)).select("customer_id", "activity_date")
-              .localCheckpoint())
+              .join(last_order, "customer_id", "left")
+              .where((F.col("_txns") != 0)
+                     | ((F.col("_orders") < 0) & (F.col("activity_date") == F.col("_last_order_p"))))
+              .select("customer_id", "activity_date").localCheckpoint())
     needed_days = sorted(r[0] for r in needed.select("activity_date").distinct().collect())
     if needed_days:
         # their rows known by P and not read already (a day that also left a window was read whole), with
