@@ -5,8 +5,7 @@
 
 bench/features.py generates two days past its last nightly date and never ingests them, so a kept lake has two
 more real nights to measure the nightly increment on, with code changed since: the same steps, figures and
-split (customer_daily fold, profile and tags) as that benchmark's nightly increment. The first fold by a
-release that lays customer_daily out differently also rewrites that table once; the fold time shows it.
+split (customer_daily fold, profile and tags) as that benchmark's nightly increment.
 """
 
 from __future__ import annotations

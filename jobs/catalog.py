@@ -45,7 +45,6 @@ class Catalog:
         self._specs: dict[str, TableSpec] = {}
         self._known: set[str] = set()  # tables seen to exist: Delta tables are never dropped under us
         self._properties_checked: set[str] = set()
-        self._layout_checked: set[str] = set()
 
     def register(self, spec: TableSpec) -> TableSpec:
         if spec.layer not in LAYERS:
@@ -121,13 +120,11 @@ class Catalog:
 
     def ensure(self, spark: SparkSession, name: str, schema: StructType) -> None:
         """Creates the table (schema, column comments, properties) if it does not exist yet; on an existing
-        table, adds the columns it lacks (schemas change only additively), with their comments, sets the
-        spec's properties it lacks (a table made by an earlier release gains e.g. deletion vectors) and
-        rewrites it once if it is partitioned otherwise than the spec says."""
+        table, adds the columns it lacks (schemas change only additively), with their comments, and sets the
+        spec's properties it lacks (a table made by an earlier release gains e.g. deletion vectors)."""
         spec = self._specs.get(name) or TableSpec(name, "")
         if self.exists(spark, name):
             self._ensure_properties(spark, name, spec)
-            self._ensure_layout(spark, name, spec)
             have = {f.name for f in self.read(spark, name).schema.fields}
             new = [f for f in schema.fields if f.name not in have]
             if new:
@@ -149,7 +146,6 @@ class Catalog:
         builder.execute()
         self._known.add(name)
         self._properties_checked.add(name)
-        self._layout_checked.add(name)
         ms = self.metastore_name(name)
         if ms:
             spark.sql(f"CREATE TABLE IF NOT EXISTS {ms} USING DELTA LOCATION '{self.location(name)}'")
@@ -164,22 +160,6 @@ class Catalog:
             spark.sql(f"ALTER TABLE delta.`{self.location(name)}` SET TBLPROPERTIES ({props})")
             log.info("%s: set %s", name, props)
         self._properties_checked.add(name)
-
-    def _ensure_layout(self, spark: SparkSession, name: str, spec: TableSpec) -> None:
-        """A table an earlier release left unpartitioned, or partitioned otherwise, is rewritten with the spec's
-        partitioning, in one overwrite of the same rows (Delta reads the version before it; the schema, its
-        comments and the table's properties stay). Its change feed records the rewrite as deletes and inserts.
-        Only tables whose spec partitions them are checked: one Delta detail read each, once per process."""
-        if not spec.partition_by or name in self._layout_checked:
-            return
-        have = list(self.delta(spark, name).detail().select("partitionColumns").first()[0])
-        if have != list(spec.partition_by):
-            log.warning("%s: partitioned by %s, the layout is now %s; rewriting it once", name,
-                        ", ".join(have) or "nothing", ", ".join(spec.partition_by) or "no partitions")
-            rows = self.read(spark, name).repartition(*spec.partition_by)
-            (rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-             .option("partitionOverwriteMode", "static").partitionBy(*spec.partition_by).save(self.location(name)))
-        self._layout_checked.add(name)
 
     def append(self, spark: SparkSession, name: str, df: DataFrame) -> None:
         self.ensure(spark, name, df.schema)

@@ -115,8 +115,7 @@ def update_customer_daily(spark: SparkSession, catalog: Catalog,
                 log.info("features: no silver.customers yet to link e-commerce orders; skipped")
                 continue
             daily = customer_daily(None, changes, links)
-        daily = (daily.withColumn("source", F.lit(source)).withColumn("source_version", F.lit(latest).cast("bigint"))
-                 .repartition("activity_date"))   # each day's rows in one file of its day partition
+        daily = daily.withColumn("source", F.lit(source)).withColumn("source_version", F.lit(latest).cast("bigint"))
         catalog.replace_where(spark, DAILY, daily, f"source = '{source}' AND source_version = {latest}")
         rows = (catalog.read(spark, DAILY).where((F.col("source") == source) & (F.col("source_version") == latest))
                 .count())
@@ -323,13 +322,11 @@ def profile_sources(spark: SparkSession, settings: Settings, catalog: Catalog, a
     those dates can see."""
     if previous_date is not None:
         # Only the 90 days of the distinct counterparties and what arrived since the previous snapshot (whose
-        # historical value is carried) are read, as two disjoint slices: the first is bounded on activity_date
-        # alone, so Delta prunes the day partitions before it, and the second (older days) skips the files
-        # by known_date. So a nightly run does not grow with history.
-        act, known = F.col("activity_date"), F.col("known_date")
-        window_start = F.lit(as_of_dates[0] - timedelta(days=ACTIVITY_LOOKBACK))
-        daily = daily.where(act > window_start).unionByName(
-            daily.where((act <= window_start) & (known > F.lit(previous_date))))
+        # historical value is carried) are read: literal bounds let Delta skip the older files, so a nightly
+        # run does not grow with history.
+        window_start = as_of_dates[0] - timedelta(days=ACTIVITY_LOOKBACK)
+        daily = daily.where((F.col("activity_date") > F.lit(window_start))
+                            | (F.col("known_date") > F.lit(previous_date)))
     pit = PointInTime(spark, settings, catalog)
     arrived = pit.arrived
 

@@ -277,7 +277,7 @@ def gold_specs() -> list[TableSpec]:
     from features.txn import TXN_FEATURES
 
     return [TableSpec(CUSTOMER_DAILY.name, CUSTOMER_DAILY.description,
-                      comments={**CUSTOMER_DAILY.comments, **DAILY_LINEAGE}, partition_by=("activity_date",)),
+                      comments={**CUSTOMER_DAILY.comments, **DAILY_LINEAGE}),
             TableSpec(CUSTOMER_PROFILE.name, CUSTOMER_PROFILE.description, comments=CUSTOMER_PROFILE.comments,
                       partition_by=("as_of_date",)),
             TableSpec(ACTIVITY_365D.name, ACTIVITY_365D.description,

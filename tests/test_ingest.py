@@ -240,40 +240,6 @@ def test_customer_daily_folded_night_by_night_equals_a_build_from_scratch(spark,
     assert [f.from_version for f in again] == [None] and catalog.version(spark, "gold.customer_daily") == version
 
 
-def test_customer_daily_lies_in_day_partitions_and_an_unpartitioned_one_is_rewritten_once(spark, lake, tmp_path):
-    from dataclasses import replace
-
-    from jobs.catalog import Catalog
-
-    catalog = lake["catalog"]
-    location = catalog.location("gold.customer_daily")
-    detail = catalog.delta(spark, "gold.customer_daily").detail().first()
-    assert detail["partitionColumns"] == ["activity_date"]
-    rows = catalog.read(spark, "gold.customer_daily")
-    # each fold writes a day's rows in one file
-    per_day = spark.read.format("delta").load(location).select("activity_date", "source_version",
-                                                             F.input_file_name().alias("f"))
-    assert per_day.groupBy("activity_date", "source_version").agg(F.countDistinct("f").alias("n")) \
-        .where("n > 1").count() == 0
-    # an earlier release made the table unpartitioned: its next write rewrites it once, rows and comments kept
-    settings = settings_for(tmp_path)
-    spec = build_catalog(settings).spec("gold.customer_daily")
-    old = Catalog(settings)
-    old.register(replace(spec, partition_by=()))
-    old.append(spark, spec.name, rows)
-    assert old.delta(spark, spec.name).detail().first()["partitionColumns"] == []
-    new = build_catalog(settings)
-    new.append(spark, spec.name, rows.where(F.lit(False)))
-    moved = new.delta(spark, spec.name)
-    assert moved.detail().first()["partitionColumns"] == ["activity_date"]
-    assert sorted(new.read(spark, spec.name).collect()) == sorted(rows.collect())
-    comments = {r.col_name: r.comment for r in spark.sql(f"DESCRIBE delta.`{new.location(spec.name)}`").collect()}
-    assert comments["card_spend_grocery"] == "Card purchases at grocery merchants. (day)"
-    build_catalog(settings).append(spark, spec.name, rows.limit(1))   # a later process: no second rewrite
-    modes = [r[0].get("mode") for r in moved.history().select("operationParameters").collect()]
-    assert modes[0] == "Append" and modes.count("Overwrite") == 1
-
-
 def test_customer_daily_as_known_respects_arrival(spark, lake):
     daily = lake["catalog"].read(spark, "gold.customer_daily")
 

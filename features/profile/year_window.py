@@ -172,8 +172,8 @@ def carried_totals(daily: DataFrame, previous: DataFrame, previous_date: date, a
     """The totals on `as_of` from those on `previous_date` (`previous`, this table's rows for that date) and
     the customer_daily rows that changed a window between them; equal to `year_totals` for `as_of`.
 
-    `daily` is the whole of gold.customer_daily: every read below is bounded by literal activity dates, so
-    Delta reads only the day partitions that entered, left or were corrected, whatever the history."""
+    `daily` is the whole of gold.customer_daily: every read below is bounded by literal dates, so Delta skips
+    the files of days that neither entered, left nor were corrected."""
     if as_of <= previous_date:
         raise ValueError(f"carried totals go forward: {as_of} is not after {previous_date}")
     p, d = F.lit(previous_date), F.lit(as_of)
@@ -185,23 +185,12 @@ def carried_totals(daily: DataFrame, previous: DataFrame, previous_date: date, a
     in_p = {w: within(previous_date, w) for w in WINDOWS}
     in_d = {w: within(as_of, w) for w in WINDOWS}
     seen_p, seen_d = in_p[DAYS] & (known <= p), in_d[DAYS] & (known <= d)
-    year_start = F.lit(as_of - timedelta(days=DAYS))
-    # What changed a window, in three disjoint slices, each bounded on activity_date by literals alone, so that
-    # Delta prunes customer_daily's day partitions (and, for the late records, skips files by known_date):
-    # the days after P, in D's year (new days)
-    entered = daily.where((act > p) & (act > year_start) & (act <= d) & (known <= d))
-    # the days up to P in D's year with records delivered after P (late records and corrections)
-    late = daily.where((act > year_start) & (act <= p) & (known > p) & (known <= d))
-    # the days that left a window, as known by P: for each window, the days after P's start up to D's start
-    left_days = None
+    # entered or corrected since P (in the year), or known by P in a window the day has since left
+    changed_rows = seen_d & ((act > p) | (known > p))
     for w in WINDOWS:
-        lo, hi = previous_date - timedelta(days=w), min(previous_date, as_of - timedelta(days=w))
-        if hi > lo:
-            span = (act > F.lit(lo)) & (act <= F.lit(hi))
-            left_days = span if left_days is None else left_days | span
-    changed = entered.unionByName(late)
-    if left_days is not None:
-        changed = changed.unionByName(daily.where(left_days & (known <= p)))
+        changed_rows = changed_rows | (in_p[w] & (known <= p) & ~in_d[w])
+    changed = daily.where(changed_rows)
+    late = changed.where(in_p[DAYS] & in_d[DAYS] & (known > p))
     weights = {w: (in_d[w] & (known <= d)).cast("int") - (in_p[w] & (known <= p)).cast("int") for w in WINDOWS}
     rows = changed.select("*", *[weights[w].alias(f"_w{w}") for w in WINDOWS])
     # A late day's activity before the late records is needed where they may change whether the day counts:
@@ -220,10 +209,8 @@ def carried_totals(daily: DataFrame, previous: DataFrame, previous_date: date, a
     if needed_days:
         # their rows known by P and not read already (a day that also left a window was read whole), with
         # only the day counts: the sums take them with weight 0
-        earlier = daily.where(act.isin(needed_days) & (known <= p))
-        if left_days is not None:
-            earlier = earlier.where(~left_days)
-        earlier = earlier.join(F.broadcast(needed), ["customer_id", "activity_date"], "left_semi")
+        earlier = (daily.where(act.isin(needed_days) & (known <= p) & ~changed_rows)
+                   .join(F.broadcast(needed), ["customer_id", "activity_date"], "left_semi"))
         day_counts = ("customer_id", "activity_date", "known_date", "txn_count", "ecom_order_count")
         rows = rows.unionByName(earlier.select(
             *[F.col(c) if c in day_counts else F.lit(None).cast(t).alias(c) for c, t in changed.dtypes],
