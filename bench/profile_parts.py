@@ -100,10 +100,9 @@ def main() -> int:
             times.append(time.time() - t)
         out["nightly build (totals, profile, tags written)"] = round(min(times), 1)
         progress(f"{'nightly build':<40} {min(times):>6.1f}s  ({', '.join(f'{t:.1f}' for t in times)})")
-    out["watermarks"] = _watermarks(spark, catalog)
     if args.json:
-        Path(args.json).write_text(json.dumps({"lake": args.lake, "date": as_of.isoformat(), "best_s": out},
-                                              indent=2))
+        Path(args.json).write_text(json.dumps({"lake": args.lake, "date": as_of.isoformat(), "best_s": out,
+                                               "daily_watermarks": _watermarks(spark, catalog)}, indent=2))
     spark.stop()
     return 0
 
