@@ -6,7 +6,6 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 import pytest
-from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from features.history import known_on
@@ -95,8 +94,8 @@ def test_a_nightly_date_reads_silver_latest_invoices_and_gets_the_same_rows(spar
     firms, invoices, _ = inputs
     # By 30 April every version has been delivered, so each invoice's latest version, the one silver keeps, is
     # the one known then: the nightly build reads those and ranks no version history.
-    newest = Window.partitionBy("invoice_id").orderBy(F.col("updated_at").desc())
-    silver = invoices.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
+    after_all = spark.createDataFrame([(date(2099, 1, 1),)], "as_of_date date")
+    silver = known_on(invoices, CONTRACTS["invoices"], after_all).drop("as_of_date")
     april = spark.createDataFrame([(APR30,)], "as_of_date date")
     nightly = supply_chain_features(known_on(firms, CONTRACTS["firms"], april), latest_invoices(silver, APR30))
     expected = supply[0].where(F.col("as_of_date") == APR30).collect()
