@@ -37,7 +37,8 @@ def main() -> int:
     night = timed_ingest(spark, settings, args.date)
     progress(f"ingested {night['rows']:,} rows of {night['sources_loaded']} sources in {night['s']}s; features")
     f = timed_features(spark, settings, as_of=args.date)
-    out = {"lake": args.lake, "date": args.date.isoformat(), "nightly_ingest_s": night["s"], "increment_s": f["s"], "fold_s": f["fold_s"], "profile_s": f["profile_s"],
+    out = {"lake": args.lake, "date": args.date.isoformat(), "nightly_ingest_s": night["s"],
+           "increment_s": f["s"], "fold_s": f["fold_s"], "profile_s": f["profile_s"],
            "daily_rows_added": f["daily_rows_added"], "profile_rows": f["profile_rows"], "tags": f["tags"]}
     progress(f"nightly increment {out['increment_s']}s (fold {out['fold_s']}s, profile and tags "
              f"{out['profile_s']}s); {out['daily_rows_added']:,} daily rows, {out['profile_rows']:,} profile rows")
