@@ -10,7 +10,11 @@ increment is a real daily extract. For each history length H, in increasing orde
 - catch-up (reported, not the target): ingest every extract up to day H, then `run_features(as_of=day H)`;
 - nightly ingestion of day H+1 (reported separately);
 - the nightly increment (the target): `run_features(as_of=day H+1)`, split into the customer_daily fold and
-  the profile and tags build;
+  the profile and tags build. The same night's profile is then built again `--repeats - 1` times (a rerun
+  folds nothing, every change being consumed, and replaces the snapshot with the same rows). The
+  increment the targets judge is the first run with its profile build replaced by the median build of those
+  runs; the first run's own figure is reported beside it. One build varies by up to a fifth between runs at the S tier (26.9 to
+  32.7 s on one lake), more than the growth the target looks for;
 - the yardstick, measured in the same run: a bare scan of gold.customer_daily and silver.transactions, a
   group-by customer over the 365 days up to the nightly date with nothing else.
 After the last history point: a full backfill, `run_features(start=first day, end=last nightly day)`, i.e. the
@@ -27,6 +31,7 @@ import argparse
 import json
 import resource
 import shutil
+import statistics
 import sys
 import time
 from datetime import date, datetime, timedelta
@@ -104,6 +109,8 @@ def main() -> int:
                     help="history lengths in days, comma-separated (default 30,365)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     ap.add_argument("--keep", action="store_true", help="keep the generated lake")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="profile builds of each nightly date, the first being the nightly run (default 3)")
     ap.add_argument("--customers", type=int, help=argparse.SUPPRESS)  # shrink a tier to try the script
     args = ap.parse_args()
     customers = args.customers or TIERS[args.tier]
@@ -144,7 +151,14 @@ def main() -> int:
         p.update(nightly_ingest_s=night["s"], nightly_ingest_rows=night["rows"])
         progress(f"history {h} days: nightly features for {nightly}")
         f = timed_features(spark, settings, as_of=nightly)
-        p.update(increment_s=f["s"], increment_fold_s=f["fold_s"], increment_profile_s=f["profile_s"],
+        builds = [f["profile_s"]]
+        for _ in range(args.repeats - 1):
+            builds.append(timed_features(spark, settings, as_of=nightly)["profile_s"])
+        profile_s = round(statistics.median(builds), 1)
+        # the first run with its profile build replaced by the median build
+        p.update(increment_s=round(f["s"] - f["profile_s"] + profile_s, 1), increment_fold_s=f["fold_s"],
+                 increment_profile_s=profile_s, increment_profile_builds_s=builds,
+                 increment_first_run_s=f["s"],
                  increment_daily_rows=f["daily_rows_added"], increment_profile_rows=f["profile_rows"],
                  increment_tags=f["tags"])
         progress(f"history {h} days: yardstick scans")
@@ -152,8 +166,8 @@ def main() -> int:
         p["increment_vs_scan"] = round(p["increment_s"] / max(p["scan_customer_daily_s"] + p["scan_transactions_s"],
                                                               0.1), 2)
         points.append(p)
-        progress(f"history {h} days: nightly increment {p['increment_s']}s "
-                 f"(fold {p['increment_fold_s']}s, profile {p['increment_profile_s']}s)")
+        progress(f"history {h} days: nightly increment {p['increment_s']}s (fold {p['increment_fold_s']}s, "
+                 f"profile median {p['increment_profile_s']}s of {builds}; first run {f['s']}s)")
 
     last = start + timedelta(days=history[-1])
     progress(f"full backfill {start}..{last}")
@@ -164,6 +178,8 @@ def main() -> int:
 
     first, longest = points[0], points[-1]
     growth = round(longest["increment_s"] / max(first["increment_s"], 0.1), 2) if len(points) > 1 else None
+    first_run_growth = (round(longest["increment_first_run_s"] / max(first["increment_first_run_s"], 0.1), 2)
+                        if len(points) > 1 else None)
     m_target = args.tier == "M" and args.customers is None
     targets = {
         f"increment_{longest['history_days']}d_within_{GROWTH_TARGET}x_{first['history_days']}d":
@@ -179,7 +195,8 @@ def main() -> int:
         "daily_extract_days": daily_extract_days, "transactions": summary["rows"].get("transactions", 0),
         "landing_rows": sum(summary["rows"].values()), "generate_s": round(gen_s, 1),
         "history": points, "backfill": backfill,
-        "increment_growth": growth, "growth_target": GROWTH_TARGET,
+        "profile_builds_per_night": args.repeats,
+        "increment_growth": growth, "increment_growth_first_runs": first_run_growth, "growth_target": GROWTH_TARGET,
         "m_increment_target_s": M_INCREMENT_TARGET_S, "targets_met": targets,
         "driver_peak_heap_gib": round(peak_heap / 2**30, 2), "python_peak_rss_gib": round(py_rss / 2**30, 2),
     }
@@ -187,6 +204,7 @@ def main() -> int:
     cols = [("history d", "history_days"), ("catch-up ingest s", "catchup_ingest_s"),
             ("catch-up features s", "catchup_features_s"), ("nightly ingest s", "nightly_ingest_s"),
             ("increment s", "increment_s"), ("fold s", "increment_fold_s"), ("profile s", "increment_profile_s"),
+            ("first run s", "increment_first_run_s"),
             ("daily rows", "increment_daily_rows"), ("profile rows", "increment_profile_rows"),
             ("scan daily s", "scan_customer_daily_s"), ("scan txns s", "scan_transactions_s"),
             ("scan txn rows", "scan_transactions_rows"), ("incr / scan", "increment_vs_scan")]
@@ -200,6 +218,7 @@ def main() -> int:
         "backfill profile s": backfill["profile_s"], "backfill as-of dates": backfill["as_of_dates"],
         "backfill profile rows": backfill["profile_rows"],
         "increment growth": "n/a" if growth is None else f"{growth}x (target <= {GROWTH_TARGET}x)",
+        "increment growth, first runs only": "n/a" if first_run_growth is None else f"{first_run_growth}x",
         **{f"target {k}": "n/a" if v is None else ("met" if v else "MISSED") for k, v in targets.items()},
         "driver peak heap GiB": out["driver_peak_heap_gib"], "python peak RSS GiB": out["python_peak_rss_gib"],
     }
