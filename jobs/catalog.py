@@ -20,6 +20,7 @@ from jobs.config import Settings
 log = logging.getLogger(__name__)
 
 LAYERS = ("bronze", "silver", "gold", "serving", "ops")
+STATS_COLUMNS = "delta.dataSkippingStatsColumns"
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,6 @@ class Catalog:
         spec's properties it lacks (a table made by an earlier release gains e.g. deletion vectors)."""
         spec = self._specs.get(name) or TableSpec(name, "")
         if self.exists(spark, name):
-            self._ensure_properties(spark, name, spec)
             have = {f.name for f in self.read(spark, name).schema.fields}
             new = [f for f in schema.fields if f.name not in have]
             if new:
@@ -132,6 +132,7 @@ class Catalog:
                     spec.comments.get(f.name) or f.metadata.get("comment")) for f in new)
                 spark.sql(f"ALTER TABLE delta.`{self.location(name)}` ADD COLUMNS ({cols})")
                 log.info("%s: added columns %s", name, ", ".join(f.name for f in new))
+            self._ensure_properties(spark, name, spec, have | {f.name for f in new})
             return
         builder = (DeltaTable.createIfNotExists(spark).location(self.location(name)))
         if spec.description:
@@ -139,7 +140,7 @@ class Catalog:
         for f in schema.fields:
             comment = spec.comments.get(f.name) or f.metadata.get("comment")
             builder = builder.addColumn(f.name, f.dataType, nullable=True, comment=comment)
-        for k, v in spec.properties.items():
+        for k, v in _properties(spec, {f.name for f in schema.fields}).items():
             builder = builder.property(k, v)
         if spec.partition_by:
             builder = builder.partitionedBy(*spec.partition_by)
@@ -150,11 +151,11 @@ class Catalog:
         if ms:
             spark.sql(f"CREATE TABLE IF NOT EXISTS {ms} USING DELTA LOCATION '{self.location(name)}'")
 
-    def _ensure_properties(self, spark: SparkSession, name: str, spec: TableSpec) -> None:
+    def _ensure_properties(self, spark: SparkSession, name: str, spec: TableSpec, columns: set[str]) -> None:
         if not spec.properties or name in self._properties_checked:
             return
         have = self.delta(spark, name).detail().select("properties").first()[0] or {}
-        missing = {k: v for k, v in spec.properties.items() if have.get(k) != v}
+        missing = {k: v for k, v in _properties(spec, columns).items() if have.get(k) != v}
         if missing:
             props = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
             spark.sql(f"ALTER TABLE delta.`{self.location(name)}` SET TBLPROPERTIES ({props})")
@@ -181,6 +182,18 @@ class Catalog:
         row.update(version=last["version"], updated=last["timestamp"],
                    rows=self.read(spark, name).count())
         return row
+
+
+def _properties(spec: TableSpec, columns: set[str]) -> dict[str, str]:
+    """The spec's table properties for a table with these columns: Delta refuses statistics columns the
+    table lacks (a table written by an earlier release may lack some), so only those it has are named."""
+    props = dict(spec.properties)
+    stats = props.get(STATS_COLUMNS)
+    if stats is not None:
+        props[STATS_COLUMNS] = ",".join(c for c in stats.split(",") if c in columns)
+        if not props[STATS_COLUMNS]:
+            del props[STATS_COLUMNS]
+    return props
 
 
 def _comment_sql(comment: str | None) -> str:

@@ -93,6 +93,7 @@ class ValidationSettings(_Strict):
 
 class IngestSettings(_Strict):
     parallel_sources: int = Field(ge=1)
+    critical_path_weight: int = Field(ge=1)
     broadcast_max_keys: int = Field(ge=0)
 
 

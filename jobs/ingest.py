@@ -29,7 +29,7 @@ from jobs.landing import (
 )
 from jobs.logs import Phases
 from jobs.privacy import pseudonymisation_key
-from jobs.spark import materialise, release
+from jobs.spark import CRITICAL_POOL, materialise, release
 from jobs.tables import build_catalog
 from pipelines.contracts import SourceContract, contract, dependency_order
 from pipelines.ingest.batch_checks import (
@@ -38,7 +38,7 @@ from pipelines.ingest.batch_checks import (
 from pipelines.ingest.dedup import (first_known_versions, newer_than, ranked_versions, record_hash, repeated_keys,
                                    split_repeated)
 from pipelines.ingest.pseudonymise import pseudonymise
-from pipelines.ingest.rules import (ParseOptions, apply_row_rules, key_alias, typed_key, violation_detail,
+from pipelines.ingest.rules import (ParseOptions, apply_row_rules, violation_detail,
                                    with_known_parents)
 from pipelines.validation import expectation_suite, validate
 
@@ -124,13 +124,17 @@ def ingest(spark: SparkSession, settings: Settings, *, as_of: date | None = None
             started[name] = _now()
             results[name] = finish(SourceResult(name, "FAILED", problems=[str(e)]))
     weight = _chain_bytes(names, {n: sum(f.size for f in files) for n, files in listed.items()})
+    critical = _critical_path(names, weight)
     to_land = [n for n in names if n in listed]
     landed: dict[str, _Landed] = {}
 
     def task(stage: str, name: str, batch: _Landed | None) -> SourceResult | _Landed:
         # Each source's jobs share the cores fairly with the other running sources' (under spark.scheduler.mode
-        # FAIR); a small source is not queued behind every task of a big one.
-        spark.sparkContext.setLocalProperty("spark.scheduler.pool", f"ingest-{name}")
+        # FAIR); a small source is not queued behind every task of a big one. The tasks of the sources on the
+        # critical path share one pool, weighted (`ingest.critical_path_weight`) so that the others do not
+        # starve it (their landing too: the child's bronze must be in by the time its parents' silver is).
+        pool = CRITICAL_POOL if name in critical else f"ingest-{name}"
+        spark.sparkContext.setLocalProperty("spark.scheduler.pool", pool)
         c = contract(name)
         try:
             if stage == "land":
@@ -204,6 +208,20 @@ def _chain_bytes(names: list[str], size: dict[str, int]) -> dict[str, int]:
         children = [m for m in names if n in contract(m).parents]
         out[n] = size.get(n, 0) + max((out[m] for m in children), default=0)
     return out
+
+
+def _critical_path(names: list[str], weight: dict[str, int]) -> set[str]:
+    """The chain of sources with the most landing bytes (`_chain_bytes`), parent to child: the loads that each
+    wait for the one before, and so set the length of the run."""
+    path: set[str] = set()
+    candidates = [n for n in names if not (contract(n).parents & set(names))]
+    while candidates:
+        best = max(candidates, key=lambda n: (weight[n], -names.index(n)))
+        if weight[best] == 0:
+            break
+        path.add(best)
+        candidates = [m for m in names if best in contract(m).parents]
+    return path
 
 
 def _now() -> datetime:
@@ -414,7 +432,7 @@ def _refine(spark: SparkSession, settings: Settings, catalog: Catalog, c: Source
     # Nothing as large as the batch is kept in memory: the rules run once, on the way from bronze to a staged
     # Parquet copy (a columnar write), which costs less than holding the checked batch in the executors' memory.
     try:
-        return _publish(spark, settings, catalog, c, key, received_df, check, opts, history,
+        return _publish(spark, settings, catalog, c, key, received_df, check, history,
                         batch_id=landed.batch_id, file_rows=landed.file_rows, ingested_at=landed.ingested_at,
                         bronze_version=landed.bronze_version, phase=landed.phase)
     finally:
@@ -423,7 +441,7 @@ def _refine(spark: SparkSession, settings: Settings, catalog: Catalog, c: Source
 
 
 def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: SourceContract, key: bytes,
-             received: DataFrame, check, opts: ParseOptions, load_history: LoadHistory, *, batch_id: str,
+             received: DataFrame, check, load_history: LoadHistory, *, batch_id: str,
              file_rows: list[dict], ingested_at: datetime, bronze_version: int | None, phase: Phases) -> SourceResult:
     """Stages the checked batch once, then batch checks, quarantine, silver MERGE and reconciliation from it.
 
@@ -431,34 +449,29 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
     """
     silver_cols = [col.silver_name for col in c.columns]
 
-    # One pass over the bronze batch types every row, evaluates the rules, pseudonymises, fingerprints and
-    # ranks the versions of each key, and stages the result as Parquet, verdicts and all: the counts, the batch
-    # checks, the quarantine, the suite, the MERGE and the versions then read the columns they need from it
-    # instead of each re-running the rules over bronze. A rejected row keeps its record as received
-    # (`_raw_record`) and takes no rank; it is never a version of its key.
-    def staged_shape(rows: DataFrame) -> DataFrame:
-        shaped = pseudonymise(check(rows), c, key)
-        return shaped.withColumn("_record_hash", F.when(F.col("_rule").isNull(), record_hash(silver_cols)))
-
-    # Only keys that arrive more than once need ranking: those rows are set aside by their key (parsed alone,
-    # before any rule runs) and ranked in a small batch of their own; every other row passes straight through,
-    # so the batch is never shuffled as a whole.
-    keyed = typed_key(received, c, opts)
-    key_cols = [key_alias(k) for k in c.silver_key]
-    repeated = materialise(repeated_keys(keyed.select(*key_cols), key_cols))
-    if repeated.count() <= settings.ingest.broadcast_max_keys:
-        once, repeats = (side.drop(*key_cols) for side in split_repeated(keyed, key_cols, repeated))
-        every_row = (staged_shape(once).withColumn("_rank", F.when(F.col("_rule").isNull(), F.lit(1)))
-                     .unionByName(_rank_accepted(staged_shape(repeats), c)))
-    else:  # too many to broadcast: rank the whole batch
-        every_row = _rank_accepted(staged_shape(received), c)
-    every_row = every_row.select(*silver_cols, *SILVER_METADATA, "_rank", "_rule", "_violations", "_raw_record")
+    # One pass over the bronze batch types every row, evaluates the rules, pseudonymises and fingerprints it, and
+    # stages the result as Parquet, verdicts and all: the counts, the batch checks, the quarantine, the suite, the
+    # MERGE and the versions then read the columns they need from it instead of each re-running the rules over
+    # bronze. A rejected row keeps its record as received (`_raw_record`) and is never a version of its key.
+    # Nothing else joins in that pass: one more join pushes its generated code over the size Spark compiles as
+    # one stage, and the rules then run expression by expression, at twice the cost (M-tier transactions: 63 s
+    # against 35 s). `_row_id` names each staged row, so that the repeated keys, ranked afterwards from the
+    # staged copy, can name the older versions to leave out.
+    every_row = (pseudonymise(check(received), c, key)
+                 .withColumn("_record_hash", F.when(F.col("_rule").isNull(), record_hash(silver_cols)))
+                 .withColumn("_row_id", F.monotonically_increasing_id()))
+    every_row = every_row.select(*silver_cols, *SILVER_METADATA, "_row_id", "_rule", "_violations", "_raw_record")
     staging = f"{catalog.location('ops.ingest_staging').rstrip('/')}/{c.name}"
+    older = None
     try:
         every_row.write.mode("overwrite").parquet(staging)
         staged = spark.read.parquet(staging)
-        phase("row rules, pseudonymise, de-duplicate and stage")
-        received_n, quarantined, duplicates = _check_batch(settings, c, staged, load_history, batch_id, file_rows)
+        accepted = staged.where(F.col("_rule").isNull())
+        phase("row rules, pseudonymise and stage")
+        older = _older_versions(accepted, c, settings.ingest.broadcast_max_keys)
+        duplicates = older.count()
+        phase("de-duplicate")
+        received_n, quarantined = _check_batch(settings, c, staged, load_history, batch_id, file_rows)
         phase("batch checks")
 
         # Quarantine: every rejected row with its first rule, all its rules and the record as received.
@@ -473,8 +486,9 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
                                    .where((F.col("source") == c.name) & (F.col("batch_id") == batch_id)).count())
             phase("quarantine write")
 
-        accepted = staged.where(F.col("_rule").isNull())
-        final = accepted.where(F.col("_rank") == 1).select(*silver_cols, *SILVER_METADATA)
+        latest = accepted if duplicates == 0 else accepted.join(
+            older if duplicates > settings.ingest.broadcast_max_keys else F.broadcast(older), "_row_id", "left_anti")
+        final = latest.select(*silver_cols, *SILVER_METADATA)
         expectations = None
         if settings.validation.run_great_expectations:
             result = validate(final, expectation_suite(c, SILVER_METADATA))
@@ -489,7 +503,8 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
                             first_known_versions(accepted.select(*silver_cols, *SILVER_METADATA), c.silver_key))
             phase("versions merge")
     finally:
-        release(repeated)
+        if older is not None:
+            release(older)
         delete(spark, staging)
 
     res = SourceResult(
@@ -504,27 +519,39 @@ def _publish(spark: SparkSession, settings: Settings, catalog: Catalog, c: Sourc
     return res
 
 
-def _rank_accepted(rows: DataFrame, c: SourceContract) -> DataFrame:
-    """`ranked_versions` among a key's accepted rows only; a rejected row gets no rank."""
-    ranked = ranked_versions(rows.withColumn("_accepted", F.col("_rule").isNull()), c, [*c.silver_key, "_accepted"])
-    return ranked.withColumn("_rank", F.when(F.col("_accepted"), F.col("_rank"))).drop("_accepted")
+def _older_versions(accepted: DataFrame, c: SourceContract, max_keys: int) -> DataFrame:
+    """The `_row_id`s of the accepted rows that a later version of their key supersedes in this batch (the
+    duplicates: counted, kept in bronze, not published). Only keys that arrive more than once are ranked: their
+    rows are picked out by a broadcast of those keys, so the batch is not shuffled as a whole unless more than
+    `max_keys` keys repeat. Kept on the executors (`materialise`): release it when done."""
+    key_cols = list(c.silver_key)
+    repeated = materialise(repeated_keys(accepted.select(*key_cols), key_cols))
+    try:
+        n = repeated.count()
+        if n == 0:
+            return accepted.select("_row_id").limit(0)
+        contenders = accepted if n > max_keys else split_repeated(accepted, key_cols, repeated)[1]
+        version = [c.version_column] if c.version_column else []
+        ranked = ranked_versions(contenders.select(*key_cols, *version, "_extract_date", "_source_file",
+                                                   "_record_hash", "_row_id"), c, key_cols)
+        return materialise(ranked.where(F.col("_rank") > 1).select("_row_id"))
+    finally:
+        release(repeated)
 
 
 def _check_batch(settings: Settings, c: SourceContract, staged: DataFrame, load_history: LoadHistory,
-                 batch_id: str, file_rows: list[dict]) -> tuple[int, int, int]:
-    """Rows received, quarantined and duplicate, counted per file and date from the staged verdicts, and the
+                 batch_id: str, file_rows: list[dict]) -> tuple[int, int]:
+    """Rows received and quarantined, counted per file and date from the staged verdicts, and the
     batch-level checks on those counts (empty files, a row-count collapse, broken foreign keys, too much
     quarantine). Fills each file's row count; raises BatchFailed, before silver is touched, on any problem."""
     v = settings.validation
     stats = (staged.groupBy("_extract_date", "_source_file", "_rule")
              .agg(F.count(F.lit(1)).alias("n"),
-                  F.sum(F.array_join("_violations", ",").contains("unknown_reference:").cast("int")).alias("fk"),
-                  F.sum((F.col("_rank") > 1).cast("int")).alias("dup"))
+                  F.sum(F.array_join("_violations", ",").contains("unknown_reference:").cast("int")).alias("fk"))
              .collect())
     received_n = sum(r["n"] for r in stats)
     quarantined = sum(r["n"] for r in stats if r["_rule"] is not None)
     broken_fk = sum(r["fk"] for r in stats)
-    duplicates = sum(r["dup"] or 0 for r in stats)
     problems: list[BatchProblem] = []
     rows_by_file: dict[str, int] = {}
     rows_by_date: dict[date, int] = {}
@@ -548,7 +575,7 @@ def _check_batch(settings: Settings, c: SourceContract, staged: DataFrame, load_
                               "broke row rules")
     if problems:
         raise _fail(problems, batch_id, file_rows)
-    return received_n, quarantined, duplicates
+    return received_n, quarantined
 
 
 def quarantine_rows(rejected: DataFrame, c: SourceContract, batch_id: str, at: datetime) -> DataFrame:

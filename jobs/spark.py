@@ -104,11 +104,30 @@ def build_session(settings: Settings) -> SparkSession:
         cache.mkdir(parents=True, exist_ok=True)
         builder = (builder.config("spark.jars.packages", ",".join(delta_packages(settings.spark.delta_version)))
                    .config("spark.jars.ivy", str(cache)))
+    if "spark.scheduler.allocation.file" not in settings.spark.conf:
+        builder = builder.config("spark.scheduler.allocation.file", _scheduler_pools(settings, cache))
     for k, v in settings.spark.conf.items():
         builder = builder.config(k, v)
     spark = builder.getOrCreate()
     _configure(spark, settings)
     return spark
+
+
+CRITICAL_POOL = "ingest-critical"
+
+
+def _scheduler_pools(settings: Settings, folder: Path) -> str:
+    """A fair-scheduler allocation file naming the pool of the ingestion's critical path, with its weight; every
+    other pool is made on first use with weight 1. Spark reads it once, when the session starts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"scheduler-pools-w{settings.ingest.critical_path_weight}.xml"  # one file per content
+    xml = ("<?xml version=\"1.0\"?>\n<allocations>\n"
+           f"  <pool name=\"{CRITICAL_POOL}\"><schedulingMode>FAIR</schedulingMode>"
+           f"<weight>{settings.ingest.critical_path_weight}</weight><minShare>0</minShare></pool>\n"
+           "</allocations>\n")
+    if not path.exists() or path.read_text() != xml:
+        path.write_text(xml)
+    return str(path)
 
 
 def _configure(spark: SparkSession, settings: Settings) -> None:

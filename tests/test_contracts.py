@@ -49,3 +49,12 @@ def test_row_count_collapse_against_recent_median():
     assert p.rule == "row_count_collapse" and "150 rows" in p.message
     # Too little history: no verdict rather than a false alarm.
     assert row_count_problems({date(2026, 1, 5): 1}, [1000, 1000], ratio=0.2, window=7) == []
+
+
+def test_a_business_key_cannot_be_a_pii_column():
+    import pytest
+
+    from pipelines.contracts.model import Column, SourceContract
+    with pytest.raises(ValueError, match="key column email cannot be a PII column"):
+        SourceContract("leads", "marketing", "1", "csv", "Leads.", key=("email",),
+                       columns=(Column("email", "string", "E-mail.", nullable=False, pii="email"),))

@@ -3,6 +3,7 @@ reconciliation, pseudonymisation, idempotent reruns and batch-level failures. On
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 
@@ -144,7 +145,25 @@ def test_a_table_from_an_earlier_release_gains_the_properties_its_spec_names(spa
     catalog.append(spark, name, spark.createDataFrame([("P2",)], "product_id string"))
     props = catalog.delta(spark, name).detail().first()["properties"]
     assert props["delta.enableDeletionVectors"] == "true" and props["delta.enableChangeDataFeed"] == "true"
+    assert props["delta.dataSkippingStatsColumns"] == "product_id"  # only the columns the table has
     assert sorted(r[0] for r in catalog.read(spark, name).collect()) == ["P1", "P2"]
+
+
+def test_statistics_are_kept_only_for_the_columns_reads_filter_on(spark, lake):
+    catalog = lake["catalog"]
+
+    def stats_columns(name: str) -> set[str]:
+        log = spark.read.json(f"{catalog.location(name)}/_delta_log/*.json").where("add IS NOT NULL")
+        kept = set()
+        for r in log.select("add.stats").collect():
+            kept |= set(json.loads(r["stats"])["nullCount"])
+        return kept
+
+    assert stats_columns("bronze.transactions") == {"_batch_id", "_extract_date", "_ingested_at"}
+    silver = stats_columns("silver.transactions")
+    assert {"txn_id", "account_id", "customer_id", "txn_ts", "amount", "updated_at", "_extract_date"} <= silver
+    assert not silver & {"currency", "channel", "merchant_id", "_source_file", "_record_hash"}
+    assert "email_token" not in stats_columns("silver.customers")
 
 
 def test_silver_holds_no_direct_identifier(spark, lake):

@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from pipelines.contracts import contract
 from pipelines.ingest.dedup import ranked_versions, record_hash, repeated_keys, split_repeated
-from pipelines.ingest.rules import ParseOptions, apply_row_rules, with_known_parents
+from pipelines.ingest.rules import ParseOptions, apply_row_rules, typed_sql, with_known_parents
 
 TXN = contract("transactions")
 
@@ -89,3 +89,54 @@ def test_record_hash_tells_changes_apart(spark):
     hashes = [r[0] for r in df.select(record_hash(["k", "v"])).collect()]
     assert hashes[0] == hashes[2] and len(set(hashes)) == 3
     assert all(len(h) == 32 for h in hashes)
+
+
+def test_iso_formats_parse_with_a_plain_cast_exactly_as_the_formatted_parse_did(spark):
+    # typed_sql skips the formatted parse for the ISO formats: every value that parse reads, the cast it falls
+    # back to reads to the same instant, so the typed value and the verdict stay what they were.
+    values = ["2026-01-29 09:09:21", "2026-1-29 09:09:21", "2026-01-29 9:09:21", "2026-01-29T09:09:21",
+              "2026-01-29", "26-01-29 09:09:21", "2026-02-30 10:00:00", "2026-01-29 24:00:00",
+              "12026-01-29 09:09:21", "+2026-01-29 09:09:21", "2026-01-29 09:09:21.123", "2026-01-29 09:09",
+              "2026-01-29 09:09:21Z", "2026/01/29 09:09:21", "20260129", "abc", None]
+    df = spark.createDataFrame([(v,) for v in values], "v string")
+    rows = df.selectExpr(
+        "v",
+        "try_to_timestamp(v, 'yyyy-MM-dd HH:mm:ss') IS NOT NULL AS ts_read",
+        "try_cast(v AS timestamp) <=> try_to_timestamp(v, 'yyyy-MM-dd HH:mm:ss') AS ts_same",
+        "try_to_timestamp(v, 'yyyy-MM-dd') IS NOT NULL AS d_read",
+        "try_cast(v AS date) <=> cast(try_to_timestamp(v, 'yyyy-MM-dd') AS date) AS d_same",
+    ).collect()
+    assert [r["v"] for r in rows if r["ts_read"]] == ["2026-01-29 09:09:21"]
+    assert [r["v"] for r in rows if r["ts_read"] and not r["ts_same"]] == []
+    assert [r["v"] for r in rows if r["d_read"]] == ["2026-01-29"]
+    assert [r["v"] for r in rows if r["d_read"] and not r["d_same"]] == []
+    # and the rules take the cast for the default formats, the formatted parse (then the cast) for any other
+    ts = contract("transactions").column("txn_ts")
+    assert typed_sql(ts, "`x`", ParseOptions()) == "try_cast(`x` AS timestamp)"
+    assert "try_to_timestamp" in typed_sql(ts, "`x`", ParseOptions(timestamp_format="dd/MM/yyyy HH:mm"))
+
+
+def test_older_versions_names_each_superseded_accepted_row_by_either_path(spark):
+    from jobs.ingest import _older_versions
+    from jobs.spark import release
+
+    rows = []  # (txn_id, value, updated_at, _extract_date, _source_file, _rule)
+    for i in range(20):
+        rows.append((f"K{i:02d}", f"v{i}", datetime(2026, 3, 1), date(2026, 3, 1), "f1", None))
+    for i in range(0, 20, 4):  # a newer version later: the first delivery is superseded
+        rows.append((f"K{i:02d}", f"v{i}-new", datetime(2026, 3, 2), date(2026, 3, 2), "f2", None))
+    rows.append(("K01", "v1", datetime(2026, 3, 1), date(2026, 3, 1), "f1", None))  # the same line twice
+    rows.append(("K02", "v2-bad", datetime(2026, 3, 5), date(2026, 3, 5), "f3", "bad_type:amount"))  # rejected
+    df = spark.createDataFrame([(*r, n) for n, r in enumerate(rows)],
+                               "txn_id string, value string, updated_at timestamp, _extract_date date, "
+                               "_source_file string, _rule string, _row_id bigint")
+    accepted = df.where(F.col("_rule").isNull()).withColumn("_record_hash", record_hash(["txn_id", "value"]))
+    superseded = {0, 4, 8, 12, 16}  # the first deliveries of the re-sent keys
+    for max_keys in (1000, 0):  # the repeated keys broadcast, or too many of them: the whole batch ranked
+        older = _older_versions(accepted, TXN, max_keys)
+        ids = {r["_row_id"] for r in older.collect()}
+        release(older)
+        # one of the two identical K01 rows (row 1 or row 25) is the duplicate; the rejected K02 never counts
+        assert len(ids) == 6 and superseded < ids and len(ids & {1, 25}) == 1
+    none = _older_versions(accepted.where(F.col("txn_id") != "K01").dropDuplicates(["txn_id"]), TXN, 1000)
+    assert none.count() == 0

@@ -72,6 +72,8 @@ class SourceContract:
                 raise ValueError(f"source {self.name}: key column {k} is not a column")
             if self.column(k).nullable:
                 raise ValueError(f"source {self.name}: key column {k} must be non-nullable")
+            if self.column(k).pii:  # a token is not the raw value: two spellings can share one
+                raise ValueError(f"source {self.name}: key column {k} cannot be a PII column")
         if self.record_start and self.record_start not in names:
             raise ValueError(f"source {self.name}: record start column {self.record_start} is not a column")
         if self.version_column and self.version_column not in names:
