@@ -11,10 +11,10 @@ increment is a real daily extract. For each history length H, in increasing orde
 - nightly ingestion of day H+1 (reported separately);
 - the nightly increment (the target): `run_features(as_of=day H+1)`, split into the customer_daily fold and
   the profile and tags build. The same night's profile is then built again `--repeats - 1` times (a rerun
-  folds nothing, every change being consumed, and replaces the snapshot with the same rows). The
-  increment the targets judge is the first run with its profile build replaced by the median build of those
-  runs; the first run's own figure is reported beside it. One build varies by up to a fifth between runs at the S tier (26.9 to
-  32.7 s on one lake), more than the growth the target looks for;
+  folds nothing, every change being consumed, and replaces the snapshot with the same rows). The increment
+  the targets judge is the first run with its profile build replaced by the median build of those runs; the
+  first run's own figure is reported beside it. One build varies by up to a fifth between runs at the S tier
+  (26.9 to 32.7 s on one lake), as much as the growth the target looks for;
 - the yardstick, measured in the same run: a bare scan of gold.customer_daily and silver.transactions, a
   group-by customer over the 365 days up to the nightly date with nothing else.
 After the last history point: a full backfill, `run_features(start=first day, end=last nightly day)`, i.e. the

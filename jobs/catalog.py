@@ -132,6 +132,7 @@ class Catalog:
                     spec.comments.get(f.name) or f.metadata.get("comment")) for f in new)
                 spark.sql(f"ALTER TABLE delta.`{self.location(name)}` ADD COLUMNS ({cols})")
                 log.info("%s: added columns %s", name, ", ".join(f.name for f in new))
+                self._properties_checked.discard(name)  # the statistics columns may now name the new ones
             self._ensure_properties(spark, name, spec, have | {f.name for f in new})
             return
         builder = (DeltaTable.createIfNotExists(spark).location(self.location(name)))

@@ -36,7 +36,7 @@ from pipelines.ingest.batch_checks import (
     BatchProblem, file_problems, row_count_problems, schema_problems, share_problem,
 )
 from pipelines.ingest.dedup import (first_known_versions, newer_than, ranked_versions, record_hash, repeated_keys,
-                                   split_repeated)
+                                   split_repeated, version_order)
 from pipelines.ingest.pseudonymise import pseudonymise
 from pipelines.ingest.rules import (ParseOptions, apply_row_rules, violation_detail,
                                    with_known_parents)
@@ -531,9 +531,8 @@ def _older_versions(accepted: DataFrame, c: SourceContract, max_keys: int) -> Da
         if n == 0:
             return accepted.select("_row_id").limit(0)
         contenders = accepted if n > max_keys else split_repeated(accepted, key_cols, repeated)[1]
-        version = [c.version_column] if c.version_column else []
-        ranked = ranked_versions(contenders.select(*key_cols, *version, "_extract_date", "_source_file",
-                                                   "_record_hash", "_row_id"), c, key_cols)
+        ranked = ranked_versions(contenders.select(*key_cols, *version_order(c), "_record_hash", "_row_id"), c,
+                                 key_cols)
         return materialise(ranked.where(F.col("_rank") > 1).select("_row_id"))
     finally:
         release(repeated)

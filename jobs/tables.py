@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.catalog import Catalog, TableSpec
+from jobs.catalog import STATS_COLUMNS, Catalog, TableSpec
 from jobs.config import Settings
 from pipelines.contracts import CONTRACTS, SourceContract
 
@@ -236,7 +236,7 @@ def bronze_spec(c: SourceContract) -> TableSpec:
     comments.update(BRONZE_EXTRA)
     return TableSpec(f"bronze.{c.name}", f"{c.description} Append-only, as received, with ingest metadata. "
                                          "Restricted: holds direct identifiers.", comments=comments,
-                     properties={"delta.dataSkippingStatsColumns": ",".join(BRONZE_STATS_COLUMNS)})
+                     properties={STATS_COLUMNS: ",".join(BRONZE_STATS_COLUMNS)})
 
 
 def silver_stats_columns(c: SourceContract) -> list[str]:
@@ -266,8 +266,7 @@ def silver_spec(c: SourceContract) -> TableSpec:
     comments.update(SILVER_EXTRA)
     return TableSpec(f"silver.{c.name}", f"{c.description} Typed, pseudonymised, one row per "
                                          f"{', '.join(c.silver_key)} (latest version).", comments=comments,
-                     properties={**SILVER_PROPERTIES,
-                                 "delta.dataSkippingStatsColumns": ",".join(silver_stats_columns(c))})
+                     properties={**SILVER_PROPERTIES, STATS_COLUMNS: ",".join(silver_stats_columns(c))})
 
 
 def versions_spec(c: SourceContract) -> TableSpec:
@@ -280,7 +279,7 @@ def versions_spec(c: SourceContract) -> TableSpec:
                      f"{c.description} Every distinct version of each {', '.join(c.silver_key)} as received, "
                      "typed and pseudonymised, with the date it became known (silver.{c.name} keeps only the "
                      "latest).".replace("{c.name}", c.name), comments=comments,
-                     properties={"delta.dataSkippingStatsColumns": ",".join(silver_stats_columns(c))})
+                     properties={STATS_COLUMNS: silver.properties[STATS_COLUMNS]})
 
 
 DAILY_LINEAGE = {"source": "Silver source these rows were folded in from.",

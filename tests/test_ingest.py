@@ -146,7 +146,10 @@ def test_a_table_from_an_earlier_release_gains_the_properties_its_spec_names(spa
     props = catalog.delta(spark, name).detail().first()["properties"]
     assert props["delta.enableDeletionVectors"] == "true" and props["delta.enableChangeDataFeed"] == "true"
     assert props["delta.dataSkippingStatsColumns"] == "product_id"  # only the columns the table has
-    assert sorted(r[0] for r in catalog.read(spark, name).collect()) == ["P1", "P2"]
+    catalog.append(spark, name, spark.createDataFrame([("P3", None)], "product_id string, _extract_date date"))
+    props = catalog.delta(spark, name).detail().first()["properties"]
+    assert props["delta.dataSkippingStatsColumns"] == "product_id,_extract_date"  # and those it gains
+    assert sorted(r[0] for r in catalog.read(spark, name).collect()) == ["P1", "P2", "P3"]
 
 
 def test_statistics_are_kept_only_for_the_columns_reads_filter_on(spark, lake):
