@@ -201,12 +201,16 @@ def ingest(spark: SparkSession, settings: Settings, *, as_of: date | None = None
     return ordered
 
 
+def _children(names: list[str], parent: str) -> list[str]:
+    """The sources among `names` that reference `parent`."""
+    return [m for m in names if parent in contract(m).parents]
+
+
 def _chain_bytes(names: list[str], size: dict[str, int]) -> dict[str, int]:
     """Per source, its landing bytes plus the most bytes on any chain of sources that reference it."""
     out: dict[str, int] = {}
     for n in reversed(names):  # children come after their parents
-        children = [m for m in names if n in contract(m).parents]
-        out[n] = size.get(n, 0) + max((out[m] for m in children), default=0)
+        out[n] = size.get(n, 0) + max((out[m] for m in _children(names, n)), default=0)
     return out
 
 
@@ -220,7 +224,7 @@ def _critical_path(names: list[str], weight: dict[str, int]) -> set[str]:
         if weight[best] == 0:
             break
         path.add(best)
-        candidates = [m for m in names if best in contract(m).parents]
+        candidates = _children(names, best)
     return path
 
 

@@ -241,9 +241,9 @@ def bronze_spec(c: SourceContract) -> TableSpec:
 
 def silver_stats_columns(c: SourceContract) -> list[str]:
     """The silver columns reads filter on, which keep Delta's data-skipping statistics: the business key, the
-    foreign keys, every date, time and number (cheap to track) and the extract date. Free text, codes and
-    tokens are left out: nothing filters on ranges of them, and they are most of the cost; Delta keeps none
-    for booleans."""
+    foreign keys, every date, time and number (cheap to track), the extract date and the ingest time. Free text,
+    codes and tokens are left out: nothing filters on ranges of them, and they are most of the cost; Delta keeps
+    none for booleans."""
     cols = [col.silver_name for col in c.columns
             if col.name in c.key or col.references or (col.type not in ("string", "boolean") and not col.pii)]
     return [*cols, "_extract_date", "_ingested_at"]
